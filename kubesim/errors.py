@@ -1,0 +1,164 @@
+"""Kubernetes `Status` errors, raised anywhere in kubesim and turned into responses by the server.
+
+The official clients decode these bodies (kubectl prints `message`, the Python client exposes
+`reason` and `code`), so the shape must match the real API server's exactly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class StatusError(Exception):
+    """A failed request, carried as the `Status` object a real API server would return."""
+
+    def __init__(
+        self,
+        code: int,
+        reason: str,
+        message: str,
+        *,
+        kind: str = "",
+        name: str = "",
+        group: str = "",
+        causes: list[dict[str, Any]] | None = None,
+        retry_after: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+        self.message = message
+        self.kind = kind
+        self.name = name
+        self.group = group
+        self.causes = causes or []
+        self.retry_after = retry_after
+
+    def to_status(self) -> dict[str, Any]:
+        status: dict[str, Any] = {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "code": self.code,
+        }
+        details: dict[str, Any] = {}
+        if self.name:
+            details["name"] = self.name
+        if self.group:
+            details["group"] = self.group
+        if self.kind:
+            details["kind"] = self.kind
+        if self.causes:
+            details["causes"] = self.causes
+        if self.retry_after is not None:
+            details["retryAfterSeconds"] = self.retry_after
+        if details:
+            status["details"] = details
+        return status
+
+
+def _qualified(resource: str, group: str) -> str:
+    return f"{resource}.{group}" if group else resource
+
+
+def not_found(resource: str, name: str, group: str = "") -> StatusError:
+    return StatusError(
+        404,
+        "NotFound",
+        f'{_qualified(resource, group)} "{name}" not found',
+        kind=resource,
+        name=name,
+        group=group,
+    )
+
+
+def already_exists(resource: str, name: str, group: str = "") -> StatusError:
+    return StatusError(
+        409,
+        "AlreadyExists",
+        f'{_qualified(resource, group)} "{name}" already exists',
+        kind=resource,
+        name=name,
+        group=group,
+    )
+
+
+def conflict(resource: str, name: str, group: str = "", detail: str = "") -> StatusError:
+    detail = detail or (
+        "the object has been modified; please apply your changes to the latest version "
+        "and try again"
+    )
+    return StatusError(
+        409,
+        "Conflict",
+        f'Operation cannot be fulfilled on {_qualified(resource, group)} "{name}": {detail}',
+        kind=resource,
+        name=name,
+        group=group,
+    )
+
+
+def invalid(
+    kind: str, name: str, group: str, errors: list[tuple[str, str]], reason_type: str = ""
+) -> StatusError:
+    """422 Invalid with one cause per (field, message), as field.ErrorList renders them."""
+    causes = [
+        {"reason": reason_type or "FieldValueInvalid", "message": msg, "field": field}
+        for field, msg in errors
+    ]
+    joined = ", ".join(f"{field}: {msg}" if field else msg for field, msg in errors)
+    if len(errors) > 1:
+        joined = f"[{joined}]"
+    return StatusError(
+        422,
+        "Invalid",
+        f'{kind}.{group} "{name}" is invalid: {joined}'
+        if group
+        else f'{kind} "{name}" is invalid: {joined}',
+        kind=kind,
+        name=name,
+        group=group,
+        causes=causes,
+    )
+
+
+def bad_request(message: str) -> StatusError:
+    return StatusError(400, "BadRequest", message)
+
+
+def method_not_allowed(message: str = "the server does not allow this method on the requested resource") -> StatusError:
+    return StatusError(405, "MethodNotAllowed", message)
+
+
+def unsupported_media_type(content_type: str) -> StatusError:
+    return StatusError(415, "UnsupportedMediaType", f'the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/apply-patch+yaml, application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got "{content_type}")')
+
+
+def forbidden(resource: str, name: str, group: str, message: str, cause_type: str = "") -> StatusError:
+    causes = [{"reason": cause_type, "message": message}] if cause_type else None
+    return StatusError(
+        403,
+        "Forbidden",
+        f'{_qualified(resource, group)} "{name}" is forbidden: {message}',
+        kind=resource,
+        name=name,
+        group=group,
+        causes=causes,
+    )
+
+
+def expired(message: str) -> StatusError:
+    return StatusError(410, "Expired", message)
+
+
+def success_status(resource: str, name: str, group: str, uid: str) -> dict[str, Any]:
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Success",
+        "details": {"name": name, "group": group, "kind": resource, "uid": uid},
+    }

@@ -1,0 +1,1047 @@
+"""The object store and write pipeline of kubesim: what a real API server's registry and etcd do.
+
+The HTTP layer (`server`) parses requests and calls the operations here; every operation runs to
+completion on the server's event-loop thread, so each write is atomic with respect to all other
+requests without any locks. Stored objects are never mutated after they are stored: a write
+builds a new dict, so watch events and responses can share them safely.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import heapq
+import itertools
+import json
+import random
+import string
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from . import crdschema, defaults, errors, fieldmanager, patches, workloads
+from .errors import StatusError
+from .registry import Registry, ResourceType
+
+Obj = dict[str, Any]
+ObjKey = tuple[str, str]  # (namespace, name); namespace "" for cluster-scoped objects
+TypeKey = tuple[str, str]  # (group, plural)
+
+INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+CONTROLLER_MANAGER = "kube-controller-manager"
+CRD_CONTROLLER = "kube-apiserver"
+
+# Metadata fields the server owns: never taken from a request body.
+_SERVER_METADATA = (
+    "uid",
+    "creationTimestamp",
+    "resourceVersion",
+    "generation",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "selfLink",
+)
+
+_DNS1123_SUBDOMAIN = 253
+
+
+def now_rfc3339() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class WatchEvent:
+    rv: int
+    type_key: TypeKey
+    namespace: str
+    type: str  # ADDED, MODIFIED, DELETED
+    obj: Obj
+    old: Obj | None
+
+
+class Watcher(Protocol):
+    type_key: TypeKey
+    namespace: str  # "" watches every namespace
+
+    def deliver(self, event: WatchEvent) -> None: ...
+
+
+@dataclass(order=True)
+class _Timer:
+    when: float
+    seq: int
+    action: Callable[[], None] = field(compare=False)
+
+
+def _strip_for_compare(obj: Obj) -> Obj:
+    """The object without what every write changes anyway, to detect no-op writes."""
+    out = dict(obj)
+    meta = dict(out.get("metadata") or {})
+    meta.pop("resourceVersion", None)
+    meta.pop("managedFields", None)
+    out["metadata"] = meta
+    return out
+
+
+def _managed_without_time(obj: Obj) -> list[Any]:
+    entries = (obj.get("metadata") or {}).get("managedFields") or []
+    return [{k: v for k, v in e.items() if k != "time"} for e in entries]
+
+
+def _spec_part(obj: Obj) -> Obj:
+    return {k: v for k, v in obj.items() if k not in ("metadata", "status", "apiVersion", "kind")}
+
+
+def _validate_name(rt: ResourceType, name: str) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    if len(name) > _DNS1123_SUBDOMAIN:
+        problems.append(("metadata.name", f'Invalid value: "{name}": must be no more than 253 '
+                                          "characters"))
+    import re
+
+    if not re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", name):
+        problems.append(
+            (
+                "metadata.name",
+                f'Invalid value: "{name}": a lowercase RFC 1123 subdomain must consist of lower '
+                "case alphanumeric characters, '-' or '.', and must start and end with an "
+                "alphanumeric character",
+            )
+        )
+    if rt.kind == "Namespace" and (len(name) > 63 or "." in name):
+        problems.append(("metadata.name", f'Invalid value: "{name}": a lowercase RFC 1123 label '
+                                          "must consist of lower case alphanumeric characters or "
+                                          "'-', and must start and end with an alphanumeric "
+                                          "character"))
+    return problems
+
+
+class Store:
+    """All objects of one emulated cluster, with the behaviours of the real registry."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        *,
+        history_size: int = 10_000,
+        simulate: bool = True,
+        sim_settings: workloads.SimSettings | None = None,
+    ) -> None:
+        self.registry = registry
+        self.rv = 0
+        self.objects: dict[TypeKey, dict[ObjKey, Obj]] = {}
+        self.history: deque[WatchEvent] = deque(maxlen=history_size)
+        # Watch requests from before this resourceVersion get 410 Expired, as after etcd
+        # compaction.
+        self.compacted_rv = 0
+        self.watchers: set[Watcher] = set()
+        self.simulate = simulate
+        self.sim_settings = sim_settings or workloads.SimSettings()
+        self._timers: list[_Timer] = []
+        self._seq = itertools.count()
+        # When each simulated object's current generation was written (monotonic seconds).
+        self._changed_at: dict[str, float] = {}
+        self._sim_scheduled: set[str] = set()
+        # owner uid -> dependents, for garbage collection of ownerReferences.
+        self._dependents: dict[str, set[tuple[TypeKey, ObjKey]]] = {}
+        self._cluster_ips = itertools.count(10)
+        self._node_ports = itertools.count(30000)
+        self.wakeup: Callable[[], None] = lambda: None
+        for ns in INITIAL_NAMESPACES:
+            rt = self._rt("", "v1", "namespaces")
+            self.create(rt, "", {"apiVersion": "v1", "kind": "Namespace",
+                                 "metadata": {"name": ns}}, manager="kube-apiserver")
+
+    # ---------------------------------------------------------------- helpers
+
+    def _rt(self, group: str, version: str, plural: str) -> ResourceType:
+        rt = self.registry.lookup(group, version, plural)
+        assert rt is not None
+        return rt
+
+    def _bucket(self, rt: ResourceType) -> dict[ObjKey, Obj]:
+        return self.objects.setdefault(rt.key, {})
+
+    def _next_rv(self) -> int:
+        self.rv += 1
+        return self.rv
+
+    def _assign_cluster_ip(self) -> str:
+        n = next(self._cluster_ips)
+        return f"10.96.{(n // 250) % 250}.{n % 250 + 1}"
+
+    def add_timer(self, delay: float, action: Callable[[], None]) -> None:
+        heapq.heappush(self._timers, _Timer(time.monotonic() + delay, next(self._seq), action))
+        self.wakeup()
+
+    def run_timers(self) -> float | None:
+        """Run due timers; return seconds until the next one (None: none pending)."""
+        now = time.monotonic()
+        while self._timers and self._timers[0].when <= now:
+            timer = heapq.heappop(self._timers)
+            timer.action()
+        if not self._timers:
+            return None
+        return max(0.0, self._timers[0].when - time.monotonic())
+
+    def view(self, rt: ResourceType, obj: Obj) -> Obj:
+        """The stored object as read through `rt`'s version (no conversion is needed: every
+        version of a CRD shares one schema shape here, as with conversion strategy None)."""
+        if obj.get("apiVersion") == rt.api_version:
+            return obj
+        out = dict(obj)
+        out["apiVersion"] = rt.api_version
+        return out
+
+    # ---------------------------------------------------------------- events
+
+    def _emit(self, rt: ResourceType, etype: str, obj: Obj, old: Obj | None) -> None:
+        rv = int(obj["metadata"]["resourceVersion"])
+        ns = obj["metadata"].get("namespace", "")
+        event = WatchEvent(rv, rt.key, ns, etype, obj, old)
+        if len(self.history) == self.history.maxlen and self.history:
+            self.compacted_rv = self.history[0].rv
+        self.history.append(event)
+        for w in list(self.watchers):
+            if w.type_key == rt.key and (not w.namespace or w.namespace == ns):
+                w.deliver(event)
+
+    def events_since(self, rv: int, type_key: TypeKey, namespace: str) -> list[WatchEvent]:
+        if rv < self.compacted_rv:
+            raise errors.expired(f"too old resource version: {rv} ({self.compacted_rv + 1})")
+        return [
+            e
+            for e in self.history
+            if e.rv > rv and e.type_key == type_key and (not namespace or e.namespace == namespace)
+        ]
+
+    def compact(self) -> None:
+        """Forget all watch history, as etcd compaction does (for tests of 410 Expired)."""
+        self.history.clear()
+        self.compacted_rv = self.rv
+
+    # ---------------------------------------------------------------- reads
+
+    def get(self, rt: ResourceType, ns: str, name: str) -> Obj:
+        obj = self._bucket(rt).get((ns, name))
+        if obj is None:
+            raise errors.not_found(rt.plural, name, rt.group)
+        return self.view(rt, obj)
+
+    def list(
+        self,
+        rt: ResourceType,
+        ns: str,
+        predicates: Iterable[Callable[[Obj], bool]] = (),
+        limit: int = 0,
+        continue_token: str = "",
+    ) -> tuple[list[Obj], str, int]:
+        """Matching objects sorted by (namespace, name), with a continue token when limited and
+        the number of matching objects left after this page."""
+        preds = list(predicates)
+        bucket = self._bucket(rt)
+        keys = sorted(k for k in bucket if not ns or k[0] == ns)
+        start_after: tuple[str, str] | None = None
+        if continue_token:
+            try:
+                decoded = json.loads(base64.urlsafe_b64decode(continue_token.encode()))
+                start_after = (decoded["ns"], decoded["name"])
+            except (ValueError, KeyError, TypeError) as exc:
+                raise errors.bad_request(f"continue key is not valid: {exc}") from exc
+        items: list[Obj] = []
+        last: ObjKey | None = None
+        remaining = 0
+        for key in keys:
+            if start_after is not None and key <= start_after:
+                continue
+            obj = bucket[key]
+            if not all(p(obj) for p in preds):
+                continue
+            if limit and len(items) >= limit:
+                remaining += 1
+                continue
+            items.append(self.view(rt, obj))
+            last = key
+        token = ""
+        if remaining and last is not None:
+            token = base64.urlsafe_b64encode(
+                json.dumps({"rv": self.rv, "ns": last[0], "name": last[1]}).encode()
+            ).decode()
+        return items, token, remaining
+
+    # ---------------------------------------------------------------- write pipeline
+
+    def _check_namespace(self, rt: ResourceType, ns: str, name: str) -> None:
+        if not rt.namespaced:
+            return
+        ns_obj = self.objects.get(("", "namespaces"), {}).get(("", ns))
+        if ns_obj is None:
+            raise errors.not_found("namespaces", ns)
+        if ns_obj["metadata"].get("deletionTimestamp"):
+            raise errors.forbidden(
+                rt.plural,
+                name,
+                rt.group,
+                f"unable to create new content in namespace {ns} because it is being terminated",
+                cause_type="NamespaceTerminating",
+            )
+
+    def _carry_allocations(self, rt: ResourceType, old: Obj, new: Obj) -> None:
+        """A Service keeps the cluster IP and node ports it was given when an update leaves them
+        out, as the real Service registry does."""
+        if rt.kind != "Service" or rt.group != "":
+            return
+        old_spec = old.get("spec") or {}
+        spec = new.get("spec")
+        if not isinstance(spec, dict):
+            return
+        for f in ("clusterIP", "clusterIPs", "healthCheckNodePort"):
+            if f in old_spec and f not in spec:
+                spec[f] = copy.deepcopy(old_spec[f])
+        old_ports = {(p.get("port"), p.get("protocol", "TCP")): p
+                     for p in old_spec.get("ports") or [] if isinstance(p, dict)}
+        for p in spec.get("ports") or []:
+            if not isinstance(p, dict):
+                continue
+            prev = old_ports.get((p.get("port"), p.get("protocol", "TCP")))
+            if prev and "nodePort" in prev and "nodePort" not in p:
+                p["nodePort"] = prev["nodePort"]
+
+    def _prepare(
+        self, rt: ResourceType, obj: Obj, field_validation: str, old: Obj | None = None
+    ) -> list[str]:
+        """Defaults and schema handling every stored object goes through. Returns warnings."""
+        warnings: list[str] = []
+        if old is not None:
+            self._carry_allocations(rt, old, obj)
+        if rt.builtin:
+            defaults.apply_defaults(
+                obj, group=rt.group, kind=rt.kind, assign_cluster_ip=self._assign_cluster_ip
+            )
+        elif rt.schema is not None:
+            pruned = crdschema.prune_and_default(obj, rt.schema)
+            if pruned:
+                if field_validation == "Strict":
+                    raise errors.bad_request(
+                        "strict decoding error: "
+                        + ", ".join(f'unknown field "{p.lstrip(".")}"' for p in pruned)
+                    )
+                if field_validation != "Ignore":
+                    warnings.extend(f'unknown field "{p.lstrip(".")}"' for p in pruned)
+            problems = crdschema.validate(obj, rt.schema)
+            if problems:
+                raise errors.invalid(rt.kind, obj["metadata"].get("name", ""), rt.group,
+                                     problems, "FieldValueInvalid")
+        if rt.kind == "CustomResourceDefinition" and rt.group == "apiextensions.k8s.io":
+            self._validate_crd(obj)
+        return warnings
+
+    def _validate_crd(self, obj: Obj) -> None:
+        spec = obj.get("spec") or {}
+        names = spec.get("names") or {}
+        problems: list[tuple[str, str]] = []
+        if not spec.get("group"):
+            problems.append(("spec.group", "Required value"))
+        if not names.get("plural"):
+            problems.append(("spec.names.plural", "Required value"))
+        if not names.get("kind"):
+            problems.append(("spec.names.kind", "Required value"))
+        if spec.get("scope") not in ("Namespaced", "Cluster"):
+            problems.append(("spec.scope", f'Unsupported value: "{spec.get("scope")}": '
+                                           'supported values: "Cluster", "Namespaced"'))
+        versions = spec.get("versions") or []
+        if not versions:
+            problems.append(("spec.versions", "Invalid value: null: must have exactly one "
+                                              "version marked as storage version"))
+        elif sum(1 for v in versions if v.get("storage")) != 1:
+            problems.append(("spec.versions", "Invalid value: must have exactly one version "
+                                              "marked as storage version"))
+        expected = f"{names.get('plural')}.{spec.get('group')}"
+        if not problems and obj["metadata"].get("name") != expected:
+            problems.append(("metadata.name", f'Invalid value: "{obj["metadata"].get("name")}": '
+                                              f'must be spec.names.plural+"."+spec.group'))
+        if problems:
+            raise errors.invalid("CustomResourceDefinition", obj["metadata"].get("name", ""),
+                                 "apiextensions.k8s.io", problems, "FieldValueRequired")
+
+    def _check_identity(self, rt: ResourceType, body: Obj, ns: str, name: str) -> None:
+        api_version = body.get("apiVersion")
+        kind = body.get("kind")
+        if kind and kind != rt.kind:
+            raise errors.bad_request(
+                f"the kind of the provided object ({kind}) does not match the resource "
+                f"({rt.kind})"
+            )
+        if api_version:
+            group, _, _version = str(api_version).rpartition("/")
+            if group != rt.group:
+                raise errors.bad_request(
+                    f"the API version in the data ({api_version}) does not match the expected "
+                    f"API version ({rt.api_version})"
+                )
+        meta = body.get("metadata")
+        if meta is not None and not isinstance(meta, dict):
+            raise errors.bad_request("metadata must be an object")
+        body_ns = (meta or {}).get("namespace")
+        if rt.namespaced and body_ns and ns and body_ns != ns:
+            raise errors.bad_request(
+                "the namespace of the provided object does not match the namespace sent on "
+                "the request"
+            )
+        body_name = (meta or {}).get("name")
+        if name and body_name and body_name != name:
+            raise errors.bad_request(
+                "the name of the object "
+                f"({body_name}) does not match the name on the URL ({name})"
+            )
+
+    def _store(self, rt: ResourceType, old: Obj | None, new: Obj, dry_run: bool) -> Obj:
+        """Give `new` its resourceVersion and generation, store it and tell the watchers; a
+        write that changes nothing returns the old object untouched."""
+        if old is not None:
+            if (
+                _strip_for_compare(old) == _strip_for_compare(new)
+                and _managed_without_time(old) == _managed_without_time(new)
+            ):
+                return old
+            if _spec_part(old) != _spec_part(new):
+                new["metadata"]["generation"] = int(old["metadata"].get("generation") or 1) + 1
+        if dry_run:
+            return new
+        meta = new["metadata"]
+        meta["resourceVersion"] = str(self._next_rv())
+        key = (meta.get("namespace", ""), meta["name"])
+        self._bucket(rt)[key] = new
+        self._index_owners(rt, key, old, new)
+        self._emit(rt, "ADDED" if old is None else "MODIFIED", new, old)
+        self._after_write(rt, old, new)
+        return new
+
+    def _index_owners(self, rt: ResourceType, key: ObjKey, old: Obj | None, new: Obj | None) -> None:
+        def owners(o: Obj | None) -> set[str]:
+            if not o:
+                return set()
+            return {r.get("uid", "") for r in o["metadata"].get("ownerReferences") or []}
+
+        before, after = owners(old), owners(new)
+        for uid in before - after:
+            deps = self._dependents.get(uid)
+            if deps:
+                deps.discard((rt.key, key))
+        for uid in after - before:
+            self._dependents.setdefault(uid, set()).add((rt.key, key))
+
+    def _after_write(self, rt: ResourceType, old: Obj | None, new: Obj) -> None:
+        if rt.group == "apiextensions.k8s.io" and rt.plural == "customresourcedefinitions":
+            self._crd_written(new)
+        meta = new["metadata"]
+        if meta.get("deletionTimestamp") and not meta.get("finalizers"):
+            if rt.kind == "Namespace":
+                return
+            self._remove(rt, new)
+            return
+        if self.simulate and (rt.group, rt.kind) in workloads.SIMULATED_KINDS:
+            uid = meta["uid"]
+            if old is None or old["metadata"].get("generation") != meta.get("generation"):
+                self._changed_at[uid] = time.monotonic()
+            self._schedule_sim(rt, uid, (meta.get("namespace", ""), meta["name"]), 0.0)
+
+    # ---------------------------------------------------------------- create / update / patch
+
+    def create(
+        self,
+        rt: ResourceType,
+        ns: str,
+        body: Any,
+        *,
+        manager: str,
+        dry_run: bool = False,
+        field_validation: str = "",
+    ) -> Obj:
+        obj, _ = self._create(rt, ns, body, manager, dry_run, field_validation)
+        return self.view(rt, obj)
+
+    def _new_object(self, rt: ResourceType, ns: str, body: Any) -> Obj:
+        if not isinstance(body, dict):
+            raise errors.bad_request("the body of the request must be an object")
+        self._check_identity(rt, body, ns, "")
+        obj = copy.deepcopy(body)
+        obj["apiVersion"] = rt.api_version
+        obj["kind"] = rt.kind
+        meta = obj.setdefault("metadata", {})
+        for f in _SERVER_METADATA:
+            meta.pop(f, None)
+        meta.pop("managedFields", None)
+        name = meta.get("name")
+        if not name and meta.get("generateName"):
+            suffix = "".join(random.choices(string.ascii_lowercase + string.digits, k=5))
+            name = meta["name"] = f"{meta['generateName']}{suffix}"
+        if not name:
+            raise errors.invalid(rt.kind, "", rt.group, [
+                ("metadata.name", "Required value: name or generateName is required")
+            ], "FieldValueRequired")
+        if rt.namespaced:
+            ns = ns or meta.get("namespace") or "default"
+            meta["namespace"] = ns
+        else:
+            meta.pop("namespace", None)
+        problems = _validate_name(rt, name)
+        if problems:
+            raise errors.invalid(rt.kind, name, rt.group, problems)
+        return obj
+
+    def _stamp_new(self, obj: Obj) -> None:
+        meta = obj["metadata"]
+        meta["uid"] = str(uuid.uuid4())
+        meta["creationTimestamp"] = now_rfc3339()
+        meta["generation"] = 1
+
+    def _create(
+        self,
+        rt: ResourceType,
+        ns: str,
+        body: Any,
+        manager: str,
+        dry_run: bool,
+        field_validation: str,
+    ) -> tuple[Obj, list[str]]:
+        obj = self._new_object(rt, ns, body)
+        meta = obj["metadata"]
+        ns = meta.get("namespace", "")
+        name = meta["name"]
+        self._check_namespace(rt, ns, name)
+        if (ns, name) in self._bucket(rt):
+            raise errors.already_exists(rt.plural, name, rt.group)
+        if rt.has_status:
+            obj.pop("status", None)
+        self._stamp_new(obj)
+        warnings = self._prepare(rt, obj, field_validation)
+        obj = fieldmanager.update(None, obj, manager=manager, builtin=rt.builtin,
+                                  api_version=rt.api_version, now=now_rfc3339())
+        return self._store(rt, None, obj, dry_run), warnings
+
+    def update(
+        self,
+        rt: ResourceType,
+        ns: str,
+        name: str,
+        body: Any,
+        *,
+        manager: str,
+        subresource: str = "",
+        dry_run: bool = False,
+        field_validation: str = "",
+    ) -> tuple[Obj, bool]:
+        """PUT: replace the object (or its status). Returns (object, created)."""
+        if not isinstance(body, dict):
+            raise errors.bad_request("the body of the request must be an object")
+        self._check_identity(rt, body, ns, name)
+        old = self._bucket(rt).get((ns, name))
+        body_meta = body.get("metadata") or {}
+        if old is None:
+            if subresource:
+                raise errors.not_found(rt.plural, name, rt.group)
+            if not rt.builtin or not body_meta.get("name"):
+                # Custom resources (and objects without a name) cannot be created by PUT.
+                raise errors.not_found(rt.plural, name, rt.group)
+            return self.create(rt, ns, body, manager=manager, dry_run=dry_run,
+                               field_validation=field_validation), True
+        want_rv = body_meta.get("resourceVersion")
+        if not want_rv and not rt.builtin:
+            raise errors.invalid(rt.kind, name, rt.group, [
+                ("metadata.resourceVersion",
+                 "Invalid value: 0: must be specified for an update")
+            ])
+        if want_rv and str(want_rv) != old["metadata"]["resourceVersion"]:
+            raise errors.conflict(rt.plural, name, rt.group)
+        if subresource == "status":
+            new = copy.deepcopy(old)
+            if "status" in body:
+                new["status"] = copy.deepcopy(body["status"])
+            else:
+                new.pop("status", None)
+        else:
+            new = copy.deepcopy(body)
+            new["apiVersion"] = rt.api_version
+            new["kind"] = rt.kind
+            meta = new.setdefault("metadata", {})
+            for f in (*_SERVER_METADATA, "namespace", "name"):
+                if f in old["metadata"]:
+                    meta[f] = old["metadata"][f]
+                else:
+                    meta.pop(f, None)
+            meta["managedFields"] = old["metadata"].get("managedFields", [])
+            if rt.has_status:
+                if "status" in old:
+                    new["status"] = old["status"]
+                else:
+                    new.pop("status", None)
+        return self._finish_update(rt, old, new, manager, subresource, dry_run,
+                                   field_validation), False
+
+    def _finish_update(
+        self,
+        rt: ResourceType,
+        old: Obj,
+        new: Obj,
+        manager: str,
+        subresource: str,
+        dry_run: bool,
+        field_validation: str,
+    ) -> Obj:
+        self._prepare(rt, new, field_validation, old)
+        if old["metadata"].get("deletionTimestamp"):
+            self._check_finalizers_only_shrink(rt, old, new)
+        new = fieldmanager.update(old, new, manager=manager, builtin=rt.builtin,
+                                  api_version=rt.api_version, now=now_rfc3339(),
+                                  subresource=subresource)
+        return self.view(rt, self._store(rt, old, new, dry_run))
+
+    def _check_finalizers_only_shrink(self, rt: ResourceType, old: Obj, new: Obj) -> None:
+        before = set(old["metadata"].get("finalizers") or [])
+        after = set(new["metadata"].get("finalizers") or [])
+        if after - before:
+            raise errors.forbidden(rt.plural, old["metadata"]["name"], rt.group,
+                                   "no new finalizers can be added if the object is being deleted")
+
+    def patch(
+        self,
+        rt: ResourceType,
+        ns: str,
+        name: str,
+        patch_type: str,
+        body: Any,
+        *,
+        manager: str,
+        force: bool = False,
+        subresource: str = "",
+        dry_run: bool = False,
+        field_validation: str = "",
+    ) -> tuple[Obj, bool]:
+        """PATCH of any type; server-side apply creates a missing object. Returns (obj, created)."""
+        if patch_type == "apply":
+            return self._apply(rt, ns, name, body, manager, force, subresource, dry_run,
+                               field_validation)
+        if force:
+            raise errors.bad_request("force is not allowed for non-apply patches")
+        old = self._bucket(rt).get((ns, name))
+        if old is None:
+            raise errors.not_found(rt.plural, name, rt.group)
+        current = self.view(rt, old)
+        try:
+            if patch_type == "json":
+                patched = patches.json_patch(current, body)
+            elif patch_type == "merge":
+                patched = patches.merge_patch(current, body)
+            elif patch_type == "strategic":
+                if not rt.builtin:
+                    raise errors.unsupported_media_type(
+                        "application/strategic-merge-patch+json")
+                patched = patches.strategic_merge_patch(current, body, builtin=True)
+            else:
+                raise errors.unsupported_media_type(patch_type)
+        except patches.PatchError as exc:
+            if exc.reason == "Invalid":
+                raise errors.StatusError(422, "Invalid", str(exc)) from exc
+            raise errors.bad_request(str(exc)) from exc
+        if not isinstance(patched, dict):
+            raise errors.bad_request("the patched object is not an object")
+        self._check_identity(rt, patched, ns, name)
+        new = patched
+        new["apiVersion"] = rt.api_version
+        new["kind"] = rt.kind
+        meta = new.setdefault("metadata", {})
+        for f in (*_SERVER_METADATA, "namespace", "name", "managedFields"):
+            if f in old["metadata"]:
+                meta[f] = old["metadata"][f]
+            else:
+                meta.pop(f, None)
+        if subresource == "status":
+            status = new.get("status")
+            new = copy.deepcopy(old)
+            if status is None:
+                new.pop("status", None)
+            else:
+                new["status"] = status
+        elif rt.has_status:
+            if "status" in old:
+                new["status"] = old["status"]
+            else:
+                new.pop("status", None)
+        return self._finish_update(rt, old, new, manager, subresource, dry_run,
+                                   field_validation), False
+
+    def _apply(
+        self,
+        rt: ResourceType,
+        ns: str,
+        name: str,
+        body: Any,
+        manager: str,
+        force: bool,
+        subresource: str,
+        dry_run: bool,
+        field_validation: str,
+    ) -> tuple[Obj, bool]:
+        if not manager:
+            raise errors.invalid(rt.kind, name, rt.group, [
+                ("fieldManager", "Required value: is required for apply patch")
+            ], "FieldValueRequired")
+        if not isinstance(body, dict):
+            raise errors.bad_request("the body of an apply patch must be an object")
+        meta = body.get("metadata")
+        if not isinstance(meta, dict):
+            raise errors.bad_request("metadata must be an object")
+        if meta.get("managedFields") is not None:
+            raise errors.bad_request("metadata.managedFields must be nil")
+        if not body.get("apiVersion") or not body.get("kind"):
+            raise errors.bad_request("apiVersion and kind must be set in an apply patch")
+        self._check_identity(rt, body, ns, name)
+        config = copy.deepcopy(body)
+        config["apiVersion"] = rt.api_version
+        cmeta = config["metadata"]
+        cmeta["name"] = name
+        if rt.namespaced:
+            cmeta["namespace"] = ns
+        else:
+            cmeta.pop("namespace", None)
+        for f in _SERVER_METADATA:
+            cmeta.pop(f, None)
+        if subresource == "status":
+            config = {k: v for k, v in config.items() if k in ("apiVersion", "kind", "metadata",
+                                                                 "status")}
+            config["metadata"] = {k: v for k, v in cmeta.items() if k in ("name", "namespace")}
+        elif rt.has_status:
+            config.pop("status", None)
+        old = self._bucket(rt).get((ns, name))
+        stamp = now_rfc3339()
+        if old is None:
+            if subresource:
+                raise errors.not_found(rt.plural, name, rt.group)
+            problems = _validate_name(rt, name)
+            if problems:
+                raise errors.invalid(rt.kind, name, rt.group, problems)
+            self._check_namespace(rt, ns, name)
+            try:
+                new = fieldmanager.apply(None, config, manager=manager, force=force,
+                                         builtin=rt.builtin, api_version=rt.api_version,
+                                         now=stamp)
+            except fieldmanager.ApplyConflict as exc:  # pragma: no cover - nothing to conflict
+                raise self._conflict_error(rt, name, exc) from exc
+            self._stamp_new(new)
+            new["kind"] = rt.kind
+            self._prepare(rt, new, field_validation)
+            return self.view(rt, self._store(rt, None, new, dry_run)), True
+        live = self.view(rt, old)
+        try:
+            new = fieldmanager.apply(live, config, manager=manager, force=force,
+                                     builtin=rt.builtin, api_version=rt.api_version, now=stamp)
+        except fieldmanager.ApplyConflict as exc:
+            raise self._conflict_error(rt, name, exc) from exc
+        nmeta = new["metadata"]
+        for f in (*_SERVER_METADATA, "namespace", "name"):
+            if f in old["metadata"]:
+                nmeta[f] = old["metadata"][f]
+        if subresource != "status" and rt.has_status:
+            if "status" in old:
+                new["status"] = old["status"]
+            else:
+                new.pop("status", None)
+        self._prepare(rt, new, field_validation, old)
+        if old["metadata"].get("deletionTimestamp"):
+            self._check_finalizers_only_shrink(rt, old, new)
+        return self.view(rt, self._store(rt, old, new, dry_run)), False
+
+    def _conflict_error(
+        self, rt: ResourceType, name: str, exc: fieldmanager.ApplyConflict
+    ) -> StatusError:
+        causes = [
+            {
+                "reason": "FieldManagerConflict",
+                "message": f'conflict with "{c.manager}"',
+                "field": c.field,
+            }
+            for c in exc.conflicts
+        ]
+        lines = [f'conflict with "{c.manager}": {c.field}' for c in exc.conflicts]
+        if len(lines) == 1:
+            detail = f"Apply failed with 1 conflict: {lines[0]}"
+        else:
+            detail = f"Apply failed with {len(lines)} conflicts: " + "\n".join(
+                f"- {line}" for line in lines
+            )
+        return StatusError(
+            409,
+            "Conflict",
+            detail,
+            kind=rt.plural,
+            name=name,
+            group=rt.group,
+            causes=causes,
+        )
+
+    # ---------------------------------------------------------------- delete
+
+    def delete(
+        self,
+        rt: ResourceType,
+        ns: str,
+        name: str,
+        options: dict[str, Any],
+        *,
+        dry_run: bool = False,
+    ) -> tuple[int, Obj]:
+        """DELETE one object. Returns (http status, body)."""
+        old = self._bucket(rt).get((ns, name))
+        if old is None:
+            raise errors.not_found(rt.plural, name, rt.group)
+        pre = options.get("preconditions") or {}
+        if pre.get("uid") and pre["uid"] != old["metadata"]["uid"]:
+            raise errors.conflict(
+                rt.plural, name, rt.group,
+                f"Precondition failed: UID in precondition: {pre['uid']}, UID in object meta: "
+                f"{old['metadata']['uid']}",
+            )
+        if pre.get("resourceVersion") and pre["resourceVersion"] != old["metadata"][
+            "resourceVersion"
+        ]:
+            raise errors.conflict(
+                rt.plural, name, rt.group,
+                f"Precondition failed: ResourceVersion in precondition: "
+                f"{pre['resourceVersion']}, ResourceVersion in object meta: "
+                f"{old['metadata']['resourceVersion']}",
+            )
+        policy = options.get("propagationPolicy") or ""
+        if options.get("orphanDependents") is True:
+            policy = "Orphan"
+        if policy and policy not in ("Orphan", "Background", "Foreground"):
+            raise errors.invalid("DeleteOptions", "", "", [
+                ("propagationPolicy", f'Unsupported value: "{policy}": supported values: '
+                                      '"Foreground", "Background", "Orphan", "nil"')
+            ], "FieldValueNotSupported")
+        if dry_run:
+            return 200, self.view(rt, old)
+        if rt.kind == "Namespace" and rt.group == "":
+            return 200, self.view(rt, self._terminate_namespace(rt, old))
+        if old["metadata"].get("finalizers"):
+            if old["metadata"].get("deletionTimestamp"):
+                return 202, self.view(rt, old)
+            new = copy.deepcopy(old)
+            new["metadata"]["deletionTimestamp"] = now_rfc3339()
+            new["metadata"]["deletionGracePeriodSeconds"] = 0
+            stored = self._store(rt, old, new, False)
+            self._handle_dependents(old["metadata"]["uid"], policy)
+            return 202, self.view(rt, stored)
+        self._remove(rt, old, policy)
+        if not rt.builtin or rt.kind == "Pod":
+            return 200, self.view(rt, old)
+        return 200, errors.success_status(rt.plural, name, rt.group, old["metadata"]["uid"])
+
+    def delete_collection(
+        self,
+        rt: ResourceType,
+        ns: str,
+        predicates: Iterable[Callable[[Obj], bool]],
+        options: dict[str, Any],
+        *,
+        dry_run: bool = False,
+    ) -> list[Obj]:
+        items, _, _ = self.list(rt, ns, predicates)
+        out = []
+        for obj in items:
+            meta = obj["metadata"]
+            try:
+                self.delete(rt, meta.get("namespace", ""), meta["name"], options,
+                            dry_run=dry_run)
+            except StatusError:
+                continue
+            out.append(obj)
+        return out
+
+    def _remove(self, rt: ResourceType, obj: Obj, policy: str = "") -> None:
+        """Delete the object now (no finalizers left) and garbage-collect its dependents."""
+        meta = obj["metadata"]
+        key = (meta.get("namespace", ""), meta["name"])
+        bucket = self._bucket(rt)
+        if bucket.get(key) is not obj:
+            return
+        del bucket[key]
+        self._index_owners(rt, key, obj, None)
+        gone = copy.copy(obj)
+        gone["metadata"] = dict(meta)
+        gone["metadata"]["resourceVersion"] = str(self._next_rv())
+        self._emit(rt, "DELETED", gone, obj)
+        self._changed_at.pop(meta.get("uid", ""), None)
+        if rt.group == "apiextensions.k8s.io" and rt.plural == "customresourcedefinitions":
+            self._crd_deleted(obj)
+        if rt.namespaced:
+            self._maybe_finish_namespace(key[0])
+        self._handle_dependents(meta.get("uid", ""), policy)
+
+    def _handle_dependents(self, uid: str, policy: str) -> None:
+        deps = list(self._dependents.get(uid, ()))
+        if not deps:
+            return
+        for type_key, key in deps:
+            bucket = self.objects.get(type_key, {})
+            dep = bucket.get(key)
+            if dep is None:
+                continue
+            rt = self._type_for_key(type_key)
+            if rt is None:
+                continue
+            if policy == "Orphan":
+                new = copy.deepcopy(dep)
+                new["metadata"]["ownerReferences"] = [
+                    r for r in dep["metadata"].get("ownerReferences") or [] if r.get("uid") != uid
+                ]
+                if not new["metadata"]["ownerReferences"]:
+                    del new["metadata"]["ownerReferences"]
+                self._store(rt, dep, new, False)
+            else:
+                try:
+                    self.delete(rt, key[0], key[1], {"propagationPolicy": "Background"})
+                except StatusError:
+                    pass
+
+    def _type_for_key(self, type_key: TypeKey) -> ResourceType | None:
+        for rt in self.registry:
+            if rt.key == type_key:
+                return rt
+        return None
+
+    # ---------------------------------------------------------------- namespaces
+
+    def _terminate_namespace(self, rt: ResourceType, old: Obj) -> Obj:
+        if old["metadata"].get("deletionTimestamp"):
+            return old
+        new = copy.deepcopy(old)
+        new["metadata"]["deletionTimestamp"] = now_rfc3339()
+        new["metadata"]["deletionGracePeriodSeconds"] = 0
+        new.setdefault("status", {})["phase"] = "Terminating"
+        stored = self._store(rt, old, new, False)
+        name = old["metadata"]["name"]
+        # The namespace controller works asynchronously: the Terminating state is observable.
+        self.add_timer(0.05, lambda: self._empty_namespace(name))
+        return stored
+
+    def _empty_namespace(self, ns: str) -> None:
+        for rt in list(self._storage_types()):
+            if not rt.namespaced:
+                continue
+            for (obj_ns, name), _obj in list(self._bucket(rt).items()):
+                if obj_ns != ns:
+                    continue
+                try:
+                    self.delete(rt, ns, name, {"propagationPolicy": "Background"})
+                except StatusError:
+                    pass
+        self._maybe_finish_namespace(ns)
+
+    def _storage_types(self) -> Iterable[ResourceType]:
+        seen: set[TypeKey] = set()
+        for rt in list(self.registry):
+            if rt.key in seen:
+                continue
+            seen.add(rt.key)
+            yield rt
+
+    def _maybe_finish_namespace(self, ns: str) -> None:
+        ns_rt = self._rt("", "v1", "namespaces")
+        ns_obj = self._bucket(ns_rt).get(("", ns))
+        if ns_obj is None or not ns_obj["metadata"].get("deletionTimestamp"):
+            return
+        for rt in self._storage_types():
+            if rt.namespaced and any(k[0] == ns for k in self._bucket(rt)):
+                return
+        if ns_obj["metadata"].get("finalizers"):
+            return
+        self._remove(ns_rt, ns_obj)
+
+    # ---------------------------------------------------------------- CRDs
+
+    def _crd_written(self, crd: Obj) -> None:
+        if crd["metadata"].get("deletionTimestamp"):
+            return
+        types = self.registry.register_crd(crd)
+        conditions = [
+            {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts",
+             "message": "no conflicts found"},
+            {"type": "Established", "status": "True", "reason": "InitialNamesAccepted",
+             "message": "the initial names have been accepted"},
+        ]
+        status = crd.get("status") or {}
+        old_conditions = {c.get("type"): c for c in status.get("conditions") or []}
+        stamp = now_rfc3339()
+        for c in conditions:
+            prev = old_conditions.get(c["type"])
+            c["lastTransitionTime"] = (
+                prev["lastTransitionTime"]
+                if prev and prev.get("status") == c["status"] and prev.get("lastTransitionTime")
+                else stamp
+            )
+        versions = [t.version for t in types]
+        stored_versions = list(status.get("storedVersions") or [])
+        storage = types[0].storage_version if types else ""
+        if storage and storage not in stored_versions:
+            stored_versions.append(storage)
+        new_status = {
+            "conditions": conditions,
+            "acceptedNames": copy.deepcopy(crd["spec"].get("names", {})),
+            "storedVersions": stored_versions or versions[:1],
+        }
+        if status == new_status:
+            return
+        rt = self._rt("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+        new = copy.deepcopy(crd)
+        new["status"] = new_status
+        new = fieldmanager.update(crd, new, manager=CRD_CONTROLLER, builtin=True,
+                                  api_version="apiextensions.k8s.io/v1", now=stamp,
+                                  subresource="status")
+        self._store(rt, crd, new, False)
+
+    def _crd_deleted(self, crd: Obj) -> None:
+        types = self.registry.crd_types(crd["metadata"]["name"])
+        if types:
+            rt = types[0]
+            for obj in list(self._bucket(rt).values()):
+                self._remove(rt, obj)
+            self.objects.pop(rt.key, None)
+        self.registry.unregister_crd(crd["metadata"]["name"])
+
+    # ---------------------------------------------------------------- workload simulation
+
+    def _schedule_sim(self, rt: ResourceType, uid: str, key: ObjKey, delay: float) -> None:
+        token = f"{uid}@{delay:.3f}"
+        if token in self._sim_scheduled:
+            return
+        self._sim_scheduled.add(token)
+
+        def run() -> None:
+            self._sim_scheduled.discard(token)
+            self._simulate_one(rt, uid, key)
+
+        self.add_timer(delay, run)
+
+    def _simulate_one(self, rt: ResourceType, uid: str, key: ObjKey) -> None:
+        if not self.simulate:
+            return
+        obj = self._bucket(rt).get(key)
+        if obj is None or obj["metadata"].get("uid") != uid:
+            return
+        since = time.monotonic() - self._changed_at.get(uid, time.monotonic())
+        status, next_in = workloads.simulate(obj, since_change=since,
+                                             settings=self.sim_settings, now=now_rfc3339())
+        if status is not None:
+            new = copy.deepcopy(obj)
+            new["status"] = status
+            new = fieldmanager.update(obj, new, manager=CONTROLLER_MANAGER, builtin=True,
+                                      api_version=rt.api_version, now=now_rfc3339(),
+                                      subresource="status")
+            self._store(rt, obj, new, False)
+        if next_in is not None:
+            self._schedule_sim(rt, uid, key, next_in)

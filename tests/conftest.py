@@ -1,0 +1,86 @@
+"""Shared fixtures: one in-process kubesim per test session (per xdist worker), kubectl, clients."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kubesim.server import KubeSim
+from kubesim.workloads import SimSettings
+
+KUBECTL = str(Path(sys.executable).parent / "kubectl")
+
+
+@pytest.fixture(scope="session")
+def kubesim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeSim]:
+    sim = KubeSim(sim_settings=SimSettings(ready_delay=0.3)).start()
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture(scope="session")
+def kubeconfig(kubesim: KubeSim, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return kubesim.write_kubeconfig(tmp_path_factory.mktemp("kube") / "config")
+
+
+@pytest.fixture
+def namespace(kubesim: KubeSim) -> str:
+    """A fresh namespace per test, so tests sharing one server never see each other's objects."""
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    ns_rt = kubesim.registry.lookup("", "v1", "namespaces")
+    assert ns_rt is not None
+    kubesim.call(lambda: kubesim.store.create(
+        ns_rt, "", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
+        manager="test"))
+    return name
+
+
+@dataclass
+class Kubectl:
+    kubeconfig: Path
+    cache_dir: Path
+
+    def run(self, *args: str, stdin: str | None = None, check: bool = True,
+            timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        cmd = [KUBECTL, "--kubeconfig", str(self.kubeconfig), "--cache-dir",
+               str(self.cache_dir), *args]
+        result = subprocess.run(cmd, input=stdin, text=True, capture_output=True,
+                                timeout=timeout)
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"kubectl {' '.join(args)} failed ({result.returncode}):\n"
+                f"{result.stdout}\n{result.stderr}"
+            )
+        return result
+
+
+@pytest.fixture
+def kubectl(kubeconfig: Path, tmp_path: Path) -> Kubectl:
+    # A cache dir per test: kubectl caches discovery, and CRDs change it.
+    return Kubectl(kubeconfig, tmp_path / "kubectl-cache")
+
+
+@pytest.fixture
+def api_client(kubesim: KubeSim) -> Iterator[Any]:
+    from kubernetes import client
+
+    config = client.Configuration()
+    config.host = kubesim.url
+    api = client.ApiClient(config)
+    yield api
+    api.close()
+
+
+@pytest.fixture
+def dynamic(api_client: Any, tmp_path: Path) -> Any:
+    from kubernetes.dynamic import DynamicClient
+
+    # Its own discovery cache file per test, since CRDs change discovery.
+    return DynamicClient(api_client, cache_file=str(tmp_path / "discovery.json"))

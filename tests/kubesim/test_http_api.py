@@ -1,0 +1,435 @@
+"""kubesim over raw HTTP: discovery, CRUD semantics and the Status errors of a real server."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any
+
+import urllib3
+
+from kubesim.server import KubeSim
+
+from .http import call
+
+
+def cm(name: str, data: dict[str, str] | None = None, **meta: Any) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, **meta}, "data": data or {"a": "1"}}
+
+
+def test_version_and_discovery(kubesim: KubeSim) -> None:
+    assert call(kubesim.url, "GET", "/version").body["gitVersion"].startswith("v1.")
+    assert call(kubesim.url, "GET", "/api").body["versions"] == ["v1"]
+    groups = call(kubesim.url, "GET", "/apis").body["groups"]
+    apps = next(g for g in groups if g["name"] == "apps")
+    assert apps["preferredVersion"] in apps["versions"]
+    core = call(kubesim.url, "GET", "/api/v1").body
+    names = {r["name"]: r for r in core["resources"]}
+    assert names["configmaps"]["shortNames"] == ["cm"]
+    assert names["pods/status"]["verbs"] == ["get", "patch", "update"]
+    apps_v1 = call(kubesim.url, "GET", "/apis/apps/v1").body
+    assert {"deployments", "deployments/status", "deployments/scale"} <= {
+        r["name"] for r in apps_v1["resources"]}
+    # Aggregated discovery asked for first: plain JSON is still the answer.
+    r = call(kubesim.url, "GET", "/apis", accept=(
+        "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"))
+    assert r.status == 200 and r.headers["Content-Type"].startswith("application/json")
+
+
+def test_create_get_update_semantics(kubesim: KubeSim, namespace: str) -> None:
+    base = f"/api/v1/namespaces/{namespace}/configmaps"
+    r = call(kubesim.url, "POST", base, cm("one"))
+    assert r.status == 201
+    meta = r.body["metadata"]
+    assert meta["uid"] and meta["creationTimestamp"] and meta["generation"] == 1
+    assert isinstance(meta["resourceVersion"], str)
+    assert call(kubesim.url, "POST", base, cm("one")).reason == "AlreadyExists"
+    got = call(kubesim.url, "GET", f"{base}/one").body
+    assert got == r.body
+    # A PUT that changes nothing keeps the resourceVersion.
+    same = call(kubesim.url, "PUT", f"{base}/one", got)
+    assert same.status == 200
+    assert same.body["metadata"]["resourceVersion"] == meta["resourceVersion"]
+    changed = dict(got, data={"a": "2"})
+    r2 = call(kubesim.url, "PUT", f"{base}/one", changed)
+    assert r2.status == 200
+    assert int(r2.body["metadata"]["resourceVersion"]) > int(meta["resourceVersion"])
+    # The stale one now conflicts.
+    stale = call(kubesim.url, "PUT", f"{base}/one", changed)
+    assert stale.status == 409 and stale.reason == "Conflict"
+    assert "the object has been modified" in stale.body["message"]
+    missing = call(kubesim.url, "GET", f"{base}/nope")
+    assert missing.status == 404 and missing.reason == "NotFound"
+    assert missing.body["details"] == {"name": "nope", "kind": "configmaps"}
+
+
+def test_generation_moves_only_with_spec(kubesim: KubeSim, namespace: str) -> None:
+    base = f"/apis/apps/v1/namespaces/{namespace}/deployments"
+    dep = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "g"},
+           "spec": {"selector": {"matchLabels": {"a": "b"}},
+                    "template": {"metadata": {"labels": {"a": "b"}},
+                                 "spec": {"containers": [{"name": "c", "image": "x:1"}]}}}}
+    created = call(kubesim.url, "POST", base, dep).body
+    assert created["metadata"]["generation"] == 1
+    labelled = call(kubesim.url, "PATCH", f"{base}/g", {"metadata": {"labels": {"x": "y"}}},
+                    content_type="application/merge-patch+json").body
+    assert labelled["metadata"]["generation"] == 1
+    scaled = call(kubesim.url, "PATCH", f"{base}/g", {"spec": {"replicas": 3}},
+                  content_type="application/merge-patch+json").body
+    assert scaled["metadata"]["generation"] == 2
+    # Writes to the main resource ignore .status; /status writes change only .status.
+    with_status = call(kubesim.url, "PATCH", f"{base}/g", {"status": {"replicas": 99}},
+                       content_type="application/merge-patch+json").body
+    assert with_status.get("status", {}).get("replicas") != 99
+    st = call(kubesim.url, "PATCH", f"{base}/g/status",
+              {"status": {"observedGeneration": 42}, "spec": {"replicas": 7}},
+              content_type="application/merge-patch+json").body
+    assert st["status"]["observedGeneration"] == 42
+    assert st["spec"]["replicas"] == 3
+
+
+def test_missing_and_terminating_namespace(kubesim: KubeSim, namespace: str) -> None:
+    r = call(kubesim.url, "POST", "/api/v1/namespaces/does-not-exist/configmaps", cm("x"))
+    assert r.status == 404 and r.body["message"] == 'namespaces "does-not-exist" not found'
+    call(kubesim.url, "POST", f"/api/v1/namespaces/{namespace}/configmaps",
+         cm("held", finalizers=["example.com/hold"]))
+    d = call(kubesim.url, "DELETE", f"/api/v1/namespaces/{namespace}")
+    assert d.status == 200 and d.body["status"]["phase"] == "Terminating"
+    r = call(kubesim.url, "POST", f"/api/v1/namespaces/{namespace}/configmaps", cm("late"))
+    assert r.status == 403 and r.reason == "Forbidden"
+    assert r.body["details"]["causes"][0]["reason"] == "NamespaceTerminating"
+    # The finalizer keeps the object (and so the namespace) until it is removed.
+    time.sleep(0.3)
+    held = call(kubesim.url, "GET", f"/api/v1/namespaces/{namespace}/configmaps/held").body
+    assert held["metadata"]["deletionTimestamp"]
+    call(kubesim.url, "PATCH", f"/api/v1/namespaces/{namespace}/configmaps/held",
+         {"metadata": {"finalizers": None}}, content_type="application/merge-patch+json")
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        if call(kubesim.url, "GET", f"/api/v1/namespaces/{namespace}").status == 404:
+            break
+        time.sleep(0.05)
+    assert call(kubesim.url, "GET", f"/api/v1/namespaces/{namespace}").status == 404
+
+
+def test_finalizers(kubesim: KubeSim, namespace: str) -> None:
+    base = f"/api/v1/namespaces/{namespace}/configmaps"
+    call(kubesim.url, "POST", base, cm("fin", finalizers=["example.com/x"]))
+    d = call(kubesim.url, "DELETE", f"{base}/fin")
+    assert d.status == 202
+    got = call(kubesim.url, "GET", f"{base}/fin").body
+    assert got["metadata"]["deletionTimestamp"]
+    # No new finalizers on an object being deleted.
+    r = call(kubesim.url, "PATCH", f"{base}/fin",
+             {"metadata": {"finalizers": ["example.com/x", "example.com/y"]}},
+             content_type="application/merge-patch+json")
+    assert r.status == 403
+    call(kubesim.url, "PATCH", f"{base}/fin", [{"op": "remove", "path": "/metadata/finalizers"}],
+         content_type="application/json-patch+json")
+    assert call(kubesim.url, "GET", f"{base}/fin").status == 404
+
+
+def test_delete_options_and_preconditions(kubesim: KubeSim, namespace: str) -> None:
+    base = f"/api/v1/namespaces/{namespace}/configmaps"
+    created = call(kubesim.url, "POST", base, cm("pre")).body
+    bad = call(kubesim.url, "DELETE", f"{base}/pre",
+               {"kind": "DeleteOptions", "apiVersion": "v1",
+                "preconditions": {"uid": "not-the-uid"}})
+    assert bad.status == 409
+    ok = call(kubesim.url, "DELETE", f"{base}/pre",
+              {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Foreground",
+               "preconditions": {"uid": created["metadata"]["uid"]}})
+    assert ok.status == 200 and ok.body["status"] == "Success"
+    assert call(kubesim.url, "DELETE", f"{base}/pre").status == 404
+    call(kubesim.url, "POST", base, cm("q"))
+    assert call(kubesim.url, "DELETE", f"{base}/q", propagationPolicy="Background").status == 200
+
+
+def test_owner_references_are_garbage_collected(kubesim: KubeSim, namespace: str) -> None:
+    base = f"/api/v1/namespaces/{namespace}/configmaps"
+    owner = call(kubesim.url, "POST", base, cm("owner")).body
+    ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner",
+           "uid": owner["metadata"]["uid"]}
+    call(kubesim.url, "POST", base, cm("dep", ownerReferences=[ref]))
+    call(kubesim.url, "POST", base, cm("orphan-me", ownerReferences=[ref]))
+    call(kubesim.url, "DELETE", f"{base}/owner")
+    assert call(kubesim.url, "GET", f"{base}/dep").status == 404
+
+
+def test_list_selectors_and_paging(kubesim: KubeSim, namespace: str) -> None:
+    base = f"/api/v1/namespaces/{namespace}/configmaps"
+    for i in range(5):
+        labels = {"tier": "web" if i % 2 else "db", "n": str(i)}
+        if i == 4:
+            labels.pop("tier")
+        call(kubesim.url, "POST", base, cm(f"c{i}", labels=labels))
+    def names(**q: str) -> list[str]:
+        r = call(kubesim.url, "GET", base, **q)
+        assert r.status == 200, r.body
+        assert r.body["kind"] == "ConfigMapList"
+        return [i["metadata"]["name"] for i in r.body["items"]]
+    assert names(labelSelector="tier=web") == ["c1", "c3"]
+    assert names(labelSelector="tier==db") == ["c0", "c2"]
+    assert names(labelSelector="tier!=web") == ["c0", "c2", "c4"]
+    assert names(labelSelector="tier in (web,db),n notin (0)") == ["c1", "c2", "c3"]
+    assert names(labelSelector="tier notin (db)") == ["c1", "c3", "c4"]
+    assert names(labelSelector="!tier") == ["c4"]
+    assert names(labelSelector="tier") == ["c0", "c1", "c2", "c3"]
+    assert names(fieldSelector="metadata.name=c2") == ["c2"]
+    assert names(fieldSelector="metadata.name!=c2,metadata.namespace=" + namespace) == [
+        "c0", "c1", "c3", "c4"]
+    bad_field = call(kubesim.url, "GET", base, fieldSelector="spec.foo=bar")
+    assert bad_field.status == 400 and bad_field.reason == "BadRequest"
+    bad_label = call(kubesim.url, "GET", base, labelSelector="tier in (web")
+    assert bad_label.status == 400
+    bad_label = call(kubesim.url, "GET", base, labelSelector="a b c")
+    assert bad_label.status == 400
+    page1 = call(kubesim.url, "GET", base, limit="2").body
+    assert [i["metadata"]["name"] for i in page1["items"]] == ["c0", "c1"]
+    assert page1["metadata"]["remainingItemCount"] == 3
+    page2 = call(kubesim.url, "GET", base, limit="2", **{"continue": page1["metadata"]["continue"]})
+    assert [i["metadata"]["name"] for i in page2.body["items"]] == ["c2", "c3"]
+    page3 = call(kubesim.url, "GET", base, limit="2",
+                 **{"continue": page2.body["metadata"]["continue"]}).body
+    assert [i["metadata"]["name"] for i in page3["items"]] == ["c4"]
+    assert "continue" not in page3["metadata"]
+    assert call(kubesim.url, "GET", base, **{"continue": "garbage!"}).status == 400
+
+
+def test_malformed_requests_get_status_errors(kubesim: KubeSim, namespace: str) -> None:
+    base = f"/api/v1/namespaces/{namespace}/configmaps"
+    r = call(kubesim.url, "POST", base, "{not json")
+    assert r.status == 400 and r.reason == "BadRequest" and r.body["kind"] == "Status"
+    r = call(kubesim.url, "POST", base, "data: [", content_type="application/yaml")
+    assert r.status == 400
+    r = call(kubesim.url, "POST", base, cm("x"), content_type="text/html")
+    assert r.status == 415 and r.reason == "UnsupportedMediaType"
+    r = call(kubesim.url, "POST", base, b"\x0a\x0bk8s", content_type="application/vnd.kubernetes.protobuf")
+    assert r.status == 415
+    r = call(kubesim.url, "POST", base, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {}})
+    assert r.status == 422 and r.reason == "Invalid"
+    r = call(kubesim.url, "POST", base, cm("Bad_Name"))
+    assert r.status == 422
+    r = call(kubesim.url, "POST", base, cm("x", namespace="other"))
+    assert r.status == 400
+    r = call(kubesim.url, "POST", base, cm("x") | {"kind": "Secret"})
+    assert r.status == 400
+    r = call(kubesim.url, "GET", f"/api/v1/namespaces/{namespace}/widgets")
+    assert r.status == 404 and r.reason == "NotFound"
+    r = call(kubesim.url, "GET", "/apis/nonexistent.io/v1")
+    assert r.status == 404
+    r = call(kubesim.url, "PATCH", f"{base}/x", {"data": {}}, content_type="application/json")
+    assert r.status == 415
+    r = call(kubesim.url, "DELETE", base + "/x", "{oops")
+    assert r.status == 400
+    r = call(kubesim.url, "POST", base, cm("dry"), dryRun="Partial")
+    assert r.status == 422
+    r = call(kubesim.url, "PUT", "/version", {})
+    assert r.status in (404, 405)
+    # None of this left anything behind.
+    assert call(kubesim.url, "GET", base).body["items"] == []
+
+
+def test_strategic_merge_patch_on_custom_resource_is_415(kubesim: KubeSim, namespace: str) -> None:
+    crd = widget_crd("smp")
+    assert call(kubesim.url, "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+                crd).status == 201
+    base = f"/apis/smp.example.com/v1/namespaces/{namespace}/widgets"
+    assert call(kubesim.url, "POST", base, {"apiVersion": "smp.example.com/v1", "kind": "Widget",
+                                            "metadata": {"name": "w"},
+                                            "spec": {"size": 1}}).status == 201
+    r = call(kubesim.url, "PATCH", f"{base}/w", {"spec": {"size": 2}},
+             content_type="application/strategic-merge-patch+json")
+    assert r.status == 415 and r.reason == "UnsupportedMediaType"
+    ok = call(kubesim.url, "PATCH", f"{base}/w", {"spec": {"size": 2}},
+              content_type="application/merge-patch+json")
+    assert ok.status == 200 and ok.body["spec"]["size"] == 2
+
+
+def widget_crd(group_prefix: str, scope: str = "Namespaced") -> dict[str, Any]:
+    group = f"{group_prefix}.example.com"
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"widgets.{group}"},
+        "spec": {
+            "group": group,
+            "scope": scope,
+            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget",
+                      "shortNames": ["wd"]},
+            "versions": [{
+                "name": "v1", "served": True, "storage": True,
+                "subresources": {"status": {}},
+                "additionalPrinterColumns": [
+                    {"name": "Size", "type": "integer", "jsonPath": ".spec.size"}],
+                "schema": {"openAPIV3Schema": {
+                    "type": "object",
+                    "properties": {
+                        "spec": {"type": "object", "properties": {
+                            "size": {"type": "integer"},
+                            "color": {"type": "string", "default": "blue"},
+                        }},
+                        "status": {"type": "object",
+                                   "x-kubernetes-preserve-unknown-fields": True},
+                    }}},
+            }],
+        },
+    }
+
+
+def test_crd_serves_and_unserves(kubesim: KubeSim, namespace: str) -> None:
+    crd = widget_crd("life")
+    created = call(kubesim.url, "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+                   crd)
+    assert created.status == 201
+    got = call(kubesim.url, "GET",
+               "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.life.example.com")
+    conds = {c["type"]: c["status"] for c in got.body["status"]["conditions"]}
+    assert conds == {"NamesAccepted": "True", "Established": "True"}
+    res = call(kubesim.url, "GET", "/apis/life.example.com/v1").body["resources"]
+    assert {r["name"] for r in res} == {"widgets", "widgets/status"}
+    base = f"/apis/life.example.com/v1/namespaces/{namespace}/widgets"
+    w = call(kubesim.url, "POST", base, {"apiVersion": "life.example.com/v1", "kind": "Widget",
+                                         "metadata": {"name": "w"},
+                                         "spec": {"size": 3, "unknown": 1}})
+    assert w.status == 201
+    # Schema pruning and defaults.
+    assert w.body["spec"] == {"size": 3, "color": "blue"}
+    bad = call(kubesim.url, "POST", base, {"apiVersion": "life.example.com/v1", "kind": "Widget",
+                                           "metadata": {"name": "bad"},
+                                           "spec": {"size": "big"}})
+    assert bad.status == 422 and bad.reason == "Invalid"
+    # PUT on a custom resource needs a resourceVersion.
+    no_rv = call(kubesim.url, "PUT", f"{base}/w", {"apiVersion": "life.example.com/v1",
+                                                   "kind": "Widget", "metadata": {"name": "w"},
+                                                   "spec": {"size": 4}})
+    assert no_rv.status == 422
+    table = call(kubesim.url, "GET", base,
+                 accept="application/json;as=Table;v=v1;g=meta.k8s.io,application/json").body
+    assert table["kind"] == "Table"
+    assert [c["name"] for c in table["columnDefinitions"]] == ["Name", "Size"]
+    assert table["rows"][0]["cells"] == ["w", 3]
+    call(kubesim.url, "DELETE",
+         "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.life.example.com")
+    assert call(kubesim.url, "GET", base).status == 404
+    groups = [g["name"] for g in call(kubesim.url, "GET", "/apis").body["groups"]]
+    assert "life.example.com" not in groups
+
+
+def _watch_lines(url: str, out: list[dict[str, Any]], stop_after: int) -> None:
+    pool = urllib3.PoolManager()
+    resp = pool.request("GET", url, preload_content=False, timeout=urllib3.Timeout(read=10))
+    buf = b""
+    for chunk in resp.stream(1024):
+        buf += chunk
+        while b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            out.append(json.loads(line))
+            if len(out) >= stop_after:
+                resp.release_conn()
+                return
+
+
+def test_watch_events(kubesim: KubeSim, namespace: str) -> None:
+    base = f"/api/v1/namespaces/{namespace}/configmaps"
+    first = call(kubesim.url, "POST", base, cm("w0")).body
+    events: list[dict[str, Any]] = []
+    t = threading.Thread(target=_watch_lines, args=(
+        f"{kubesim.url}{base}?watch=true&labelSelector=app%3Dx&timeoutSeconds=10", events, 4))
+    t.start()
+    time.sleep(0.2)
+    call(kubesim.url, "POST", base, cm("w1", labels={"app": "x"}))
+    call(kubesim.url, "PATCH", f"{base}/w1", {"data": {"b": "2"}},
+         content_type="application/merge-patch+json")
+    # Moving out of the selector is seen as DELETED, as with a real watch cache.
+    call(kubesim.url, "PATCH", f"{base}/w1", {"metadata": {"labels": {"app": "y"}}},
+         content_type="application/merge-patch+json")
+    call(kubesim.url, "PATCH", f"{base}/w0", {"metadata": {"labels": {"app": "x"}}},
+         content_type="application/merge-patch+json")
+    t.join(10)
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [
+        ("ADDED", "w1"), ("MODIFIED", "w1"), ("DELETED", "w1"), ("ADDED", "w0")]
+    # From a resourceVersion: only later changes.
+    later: list[dict[str, Any]] = []
+    _watch_lines(f"{kubesim.url}{base}?watch=1&resourceVersion={first['metadata']['resourceVersion']}"
+                 "&timeoutSeconds=2", later, 4)
+    assert [e["type"] for e in later] == ["ADDED", "MODIFIED", "MODIFIED", "MODIFIED"]
+
+
+def test_watch_initial_events_and_bookmark(kubesim: KubeSim, namespace: str) -> None:
+    base = f"/api/v1/namespaces/{namespace}/configmaps"
+    call(kubesim.url, "POST", base, cm("a"))
+    call(kubesim.url, "POST", base, cm("b"))
+    events: list[dict[str, Any]] = []
+    _watch_lines(f"{kubesim.url}{base}?watch=1&sendInitialEvents=true&allowWatchBookmarks=true"
+                 "&resourceVersionMatch=NotOlderThan&timeoutSeconds=5", events, 3)
+    assert [e["type"] for e in events] == ["ADDED", "ADDED", "BOOKMARK"]
+    assert events[2]["object"]["metadata"]["annotations"] == {
+        "k8s.io/initial-events-end": "true"}
+    plain: list[dict[str, Any]] = []
+    _watch_lines(f"{kubesim.url}{base}?watch=1&timeoutSeconds=1", plain, 2)
+    assert [e["type"] for e in plain] == ["ADDED", "ADDED"]
+
+
+def test_watch_timeout_ends_stream(kubesim: KubeSim, namespace: str) -> None:
+    start = time.monotonic()
+    events: list[dict[str, Any]] = []
+    _watch_lines(f"{kubesim.url}/api/v1/namespaces/{namespace}/configmaps?watch=1"
+                 "&resourceVersion=1&timeoutSeconds=1", events, 1000)
+    assert time.monotonic() - start < 5
+
+
+def test_watch_too_old_resource_version() -> None:
+    with KubeSim(history_size=5, simulate=False) as sim:
+        for i in range(10):
+            call(sim.url, "POST", "/api/v1/namespaces/default/configmaps", cm(f"c{i}"))
+        events: list[dict[str, Any]] = []
+        _watch_lines(f"{sim.url}/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=2",
+                     events, 1)
+        assert events[0]["type"] == "ERROR"
+        assert events[0]["object"]["code"] == 410
+        assert events[0]["object"]["reason"] == "Expired"
+
+
+def test_dry_run_stores_nothing(kubesim: KubeSim, namespace: str) -> None:
+    base = f"/api/v1/namespaces/{namespace}/configmaps"
+    r = call(kubesim.url, "POST", base, cm("dry"), dryRun="All")
+    assert r.status == 201 and r.body["metadata"]["name"] == "dry"
+    assert call(kubesim.url, "GET", f"{base}/dry").status == 404
+    call(kubesim.url, "POST", base, cm("real"))
+    rv = call(kubesim.url, "GET", f"{base}/real").body["metadata"]["resourceVersion"]
+    p = call(kubesim.url, "PATCH", f"{base}/real", {"data": {"a": "9"}},
+             content_type="application/merge-patch+json", dryRun="All")
+    assert p.body["data"]["a"] == "9"
+    after = call(kubesim.url, "GET", f"{base}/real").body
+    assert after["data"]["a"] == "1" and after["metadata"]["resourceVersion"] == rv
+    d = call(kubesim.url, "DELETE", f"{base}/real", dryRun="All")
+    assert d.status == 200
+    assert call(kubesim.url, "GET", f"{base}/real").status == 200
+
+
+def test_fault_injection_and_request_log(kubesim: KubeSim, namespace: str) -> None:
+    base = f"/api/v1/namespaces/{namespace}/configmaps"
+    call(kubesim.url, "POST", "/_kubesim/faults",
+         {"path": f"/namespaces/{namespace}/configmaps$", "method": "POST", "status": 429,
+          "retry_after": 2, "count": 1})
+    r = call(kubesim.url, "POST", base, cm("f"))
+    assert r.status == 429 and r.headers["Retry-After"] == "2"
+    assert r.body["details"]["retryAfterSeconds"] == 2
+    assert call(kubesim.url, "POST", base, cm("f")).status == 201
+    call(kubesim.url, "POST", "/_kubesim/faults",
+         {"path": f"/namespaces/{namespace}/configmaps/f$", "status": 500})
+    assert call(kubesim.url, "GET", f"{base}/f").status == 500
+    call(kubesim.url, "DELETE", "/_kubesim/faults")
+    call(kubesim.url, "POST", "/_kubesim/faults",
+         {"path": f"/namespaces/{namespace}/configmaps/f$", "latency": 0.3, "count": 1})
+    start = time.monotonic()
+    assert call(kubesim.url, "GET", f"{base}/f").status == 200
+    assert time.monotonic() - start >= 0.3
+    log = call(kubesim.url, "GET", "/_kubesim/requests").body
+    mine = [e for e in log if e["path"].startswith(base)]
+    assert [e["status"] for e in mine][:2] == [429, 201]
+    assert all(e["end"] >= e["start"] for e in mine)
+    assert mine[0]["verb"] == "create"
