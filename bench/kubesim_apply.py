@@ -131,7 +131,8 @@ def main() -> int:
 
         for label, path in [
             ("list all", "/api/v1/namespaces/default/configmaps"),
-            ("list labelSelector (1%)", "/api/v1/namespaces/default/configmaps?labelSelector=shard%3D7"),
+            ("list labelSelector (1%)",
+             "/api/v1/namespaces/default/configmaps?labelSelector=shard%3D7"),
             ("list limit=500", "/api/v1/namespaces/default/configmaps?limit=500"),
         ]:
             ms, count = timed(path)

@@ -129,15 +129,26 @@ def bad_request(message: str) -> StatusError:
     return StatusError(400, "BadRequest", message)
 
 
-def method_not_allowed(message: str = "the server does not allow this method on the requested resource") -> StatusError:
+def method_not_allowed(
+    message: str = "the server does not allow this method on the requested resource",
+) -> StatusError:
     return StatusError(405, "MethodNotAllowed", message)
 
 
 def unsupported_media_type(content_type: str) -> StatusError:
-    return StatusError(415, "UnsupportedMediaType", f'the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/apply-patch+yaml, application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got "{content_type}")')
+    return StatusError(
+        415,
+        "UnsupportedMediaType",
+        f'the body of the request was in an unknown format "{content_type}" - accepted media '
+        "types include: application/json, application/yaml, application/apply-patch+yaml, "
+        "application/json-patch+json, application/merge-patch+json, "
+        "application/strategic-merge-patch+json",
+    )
 
 
-def forbidden(resource: str, name: str, group: str, message: str, cause_type: str = "") -> StatusError:
+def forbidden(
+    resource: str, name: str, group: str, message: str, cause_type: str = ""
+) -> StatusError:
     causes = [{"reason": cause_type, "message": message}] if cause_type else None
     return StatusError(
         403,

@@ -59,7 +59,7 @@ def _split_top_level(text: str) -> list[str]:
     """Split on commas that are not inside the parentheses of an `in (...)` set."""
     parts: list[str] = []
     depth = 0
-    current = []
+    current: list[str] = []
     for ch in text:
         if ch == "(":
             depth += 1

@@ -29,6 +29,7 @@ from .selectors import parse_field_selector, parse_label_selector
 from .store import Obj, Store, WatchEvent
 
 T = TypeVar("T")
+VERB = web.RequestKey("verb", str)
 
 try:
     _YamlLoader: Any = yaml.CSafeLoader
@@ -369,7 +370,7 @@ class KubeSim:
                         status=status,
                         start=start,
                         end=time.time(),
-                        verb=request.get("verb", ""),
+                        verb=request.get(VERB, ""),
                     )
                 )
 
@@ -382,6 +383,10 @@ class KubeSim:
         parts = [p for p in path.split("/") if p]
         method = request.method
         self._check_accept(request)
+        is_resource = len(parts) >= 3 and parts[0] in ("api", "apis") and not (
+            parts[0] == "apis" and len(parts) == 3)
+        if method != "GET" and not is_resource:
+            raise errors.method_not_allowed()
         if path in ("/healthz", "/livez", "/readyz"):
             return web.Response(text="ok")
         if path == "/version" or path == "/version/":
@@ -543,9 +548,9 @@ class KubeSim:
         if method == "GET":
             preds = self._predicates(request, rt)
             if _bool_param(request.query.get("watch")):
-                request["verb"] = "watch"
+                request[VERB] = "watch"
                 return await self._watch(request, t, preds)
-            request["verb"] = "list"
+            request[VERB] = "list"
             limit_s = request.query.get("limit", "0") or "0"
             try:
                 limit = int(limit_s)
@@ -554,7 +559,7 @@ class KubeSim:
             rv = request.query.get("resourceVersion", "")
             if rv and not rv.isdigit():
                 raise errors.bad_request(f"invalid resource version: {rv}")
-            items, token, remaining = self.store.list(
+            items, token, remaining = self.store.list_objects(
                 rt, t.namespace, preds, max(limit, 0), request.query.get("continue", "")
             )
             meta: dict[str, Any] = {"resourceVersion": str(self.store.rv)}
@@ -568,7 +573,7 @@ class KubeSim:
             return _json({"kind": rt.list_kind, "apiVersion": rt.api_version, "metadata": meta,
                           "items": items})
         if method == "POST":
-            request["verb"] = "create"
+            request[VERB] = "create"
             if rt.namespaced and not t.namespace:
                 raise errors.method_not_allowed()
             dry, fv = self._write_params(request)
@@ -577,7 +582,7 @@ class KubeSim:
                                                self._manager(request, False), dry, fv)
             return _json(self.store.view(rt, obj), 201, _warning_headers(warnings))
         if method == "DELETE":
-            request["verb"] = "deletecollection"
+            request[VERB] = "deletecollection"
             dry, _ = self._write_params(request)
             options = await self._delete_options(request)
             preds = self._predicates(request, rt)
@@ -616,11 +621,11 @@ class KubeSim:
         if t.subresource == "scale":
             return await self._scale(request, t)
         if method == "GET":
-            request["verb"] = "get"
+            request[VERB] = "get"
             return _json(self.store.get(rt, t.namespace, t.name))
         sub = "status" if t.subresource in ("status",) else ""
         if method == "PUT":
-            request["verb"] = "update"
+            request[VERB] = "update"
             dry, fv = self._write_params(request)
             body, _ = await self._read_body(request, patch=False)
             if t.subresource == "finalize":
@@ -630,7 +635,7 @@ class KubeSim:
                                              subresource=sub, dry_run=dry, field_validation=fv)
             return _json(obj, 201 if created else 200)
         if method == "PATCH":
-            request["verb"] = "patch"
+            request[VERB] = "patch"
             dry, fv = self._write_params(request)
             body, kind = await self._read_body(request, patch=True)
             force_s = request.query.get("force")
@@ -644,7 +649,7 @@ class KubeSim:
             )
             return _json(obj, 201 if created else 200)
         if method == "DELETE":
-            request["verb"] = "delete"
+            request[VERB] = "delete"
             if t.subresource:
                 raise errors.method_not_allowed()
             dry, _ = self._write_params(request)
@@ -690,7 +695,7 @@ class KubeSim:
             return _json(scale_of(obj))
         if request.method in ("PUT", "PATCH"):
             dry, fv = self._write_params(request)
-            body, kind = await self._read_body(request, patch=request.method == "PATCH")
+            body, _ = await self._read_body(request, patch=request.method == "PATCH")
             if not isinstance(body, dict):
                 raise errors.bad_request("the body of the request must be an object")
             replicas = (body.get("spec") or {}).get("replicas")
@@ -730,7 +735,7 @@ class KubeSim:
         initial: list[dict[str, Any]] = []
         error: StatusError | None = None
         if send_initial or rv_param in ("", "0"):
-            items, _, _ = self.store.list(rt, t.namespace, preds)
+            items, _, _ = self.store.list_objects(rt, t.namespace, preds)
             initial = [{"type": "ADDED", "object": o} for o in items]
             if send_initial:
                 initial.append({

@@ -9,6 +9,7 @@ builds a new dict, so watch events and responses can share them safely.
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import heapq
 import itertools
@@ -232,7 +233,7 @@ class Store:
             raise errors.not_found(rt.plural, name, rt.group)
         return self.view(rt, obj)
 
-    def list(
+    def list_objects(
         self,
         rt: ResourceType,
         ns: str,
@@ -421,7 +422,9 @@ class Store:
         self._after_write(rt, old, new)
         return new
 
-    def _index_owners(self, rt: ResourceType, key: ObjKey, old: Obj | None, new: Obj | None) -> None:
+    def _index_owners(
+        self, rt: ResourceType, key: ObjKey, old: Obj | None, new: Obj | None
+    ) -> None:
         def owners(o: Obj | None) -> set[str]:
             if not o:
                 return set()
@@ -729,9 +732,11 @@ class Store:
             try:
                 new = fieldmanager.apply(None, config, manager=manager, force=force,
                                          builtin=rt.builtin, api_version=rt.api_version,
-                                         now=stamp)
+                                         now=stamp, subresource=subresource)
             except fieldmanager.ApplyConflict as exc:  # pragma: no cover - nothing to conflict
                 raise self._conflict_error(rt, name, exc) from exc
+            except ValueError as exc:
+                raise errors.invalid(rt.kind, name, rt.group, [("", str(exc))]) from exc
             self._stamp_new(new)
             new["kind"] = rt.kind
             self._prepare(rt, new, field_validation)
@@ -739,9 +744,12 @@ class Store:
         live = self.view(rt, old)
         try:
             new = fieldmanager.apply(live, config, manager=manager, force=force,
-                                     builtin=rt.builtin, api_version=rt.api_version, now=stamp)
+                                     builtin=rt.builtin, api_version=rt.api_version, now=stamp,
+                                     subresource=subresource)
         except fieldmanager.ApplyConflict as exc:
             raise self._conflict_error(rt, name, exc) from exc
+        except ValueError as exc:
+            raise errors.invalid(rt.kind, name, rt.group, [("", str(exc))]) from exc
         nmeta = new["metadata"]
         for f in (*_SERVER_METADATA, "namespace", "name"):
             if f in old["metadata"]:
@@ -760,29 +768,11 @@ class Store:
         self, rt: ResourceType, name: str, exc: fieldmanager.ApplyConflict
     ) -> StatusError:
         causes = [
-            {
-                "reason": "FieldManagerConflict",
-                "message": f'conflict with "{c.manager}"',
-                "field": c.field,
-            }
+            {"reason": "FieldManagerConflict", "message": c.message, "field": c.field}
             for c in exc.conflicts
         ]
-        lines = [f'conflict with "{c.manager}": {c.field}' for c in exc.conflicts]
-        if len(lines) == 1:
-            detail = f"Apply failed with 1 conflict: {lines[0]}"
-        else:
-            detail = f"Apply failed with {len(lines)} conflicts: " + "\n".join(
-                f"- {line}" for line in lines
-            )
-        return StatusError(
-            409,
-            "Conflict",
-            detail,
-            kind=rt.plural,
-            name=name,
-            group=rt.group,
-            causes=causes,
-        )
+        return StatusError(409, "Conflict", str(exc), kind=rt.plural, name=name, group=rt.group,
+                           causes=causes)
 
     # ---------------------------------------------------------------- delete
 
@@ -850,7 +840,7 @@ class Store:
         *,
         dry_run: bool = False,
     ) -> list[Obj]:
-        items, _, _ = self.list(rt, ns, predicates)
+        items, _, _ = self.list_objects(rt, ns, predicates)
         out = []
         for obj in items:
             meta = obj["metadata"]
@@ -903,10 +893,8 @@ class Store:
                     del new["metadata"]["ownerReferences"]
                 self._store(rt, dep, new, False)
             else:
-                try:
+                with contextlib.suppress(StatusError):
                     self.delete(rt, key[0], key[1], {"propagationPolicy": "Background"})
-                except StatusError:
-                    pass
 
     def _type_for_key(self, type_key: TypeKey) -> ResourceType | None:
         for rt in self.registry:
@@ -936,10 +924,8 @@ class Store:
             for (obj_ns, name), _obj in list(self._bucket(rt).items()):
                 if obj_ns != ns:
                     continue
-                try:
+                with contextlib.suppress(StatusError):
                     self.delete(rt, ns, name, {"propagationPolicy": "Background"})
-                except StatusError:
-                    pass
         self._maybe_finish_namespace(ns)
 
     def _storage_types(self) -> Iterable[ResourceType]:

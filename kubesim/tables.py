@@ -49,7 +49,9 @@ def _age(obj: dict[str, Any]) -> str:
     return human_duration((datetime.now(UTC) - created).total_seconds())
 
 
-_SEGMENT = re.compile(r"\.([A-Za-z0-9_-]+)|\[(\d+)\]|\[\?\(@\.([A-Za-z0-9_]+)==['\"]([^'\"]*)['\"]\)\]")
+_SEGMENT = re.compile(
+    r"\.([A-Za-z0-9_-]+)|\[(\d+)\]|\[\?\(@\.([A-Za-z0-9_]+)==['\"]([^'\"]*)['\"]\)\]"
+)
 
 
 def json_path(obj: Any, path: str) -> Any:
@@ -101,13 +103,15 @@ def _columns(rt: ResourceType) -> list[dict[str, Any]]:
                 "description": "Name must be unique within a namespace."}
     age_col = {"name": "Age", "type": "date", "format": "", "priority": 0,
                "description": "CreationTimestamp is a timestamp representing the server time "
-                              "when this object was created.", "jsonPath": ".metadata.creationTimestamp"}
+                              "when this object was created.",
+               "jsonPath": ".metadata.creationTimestamp"}
     cols = [name_col]
     if rt.printer_columns:
         for c in rt.printer_columns:
             cols.append({"name": c.get("name", ""), "type": c.get("type", "string"),
                          "format": c.get("format", ""), "priority": c.get("priority", 0),
-                         "description": c.get("description", ""), "jsonPath": c.get("jsonPath", "")})
+                         "description": c.get("description", ""),
+                         "jsonPath": c.get("jsonPath", "")})
     else:
         cols.append(age_col)
     return cols
