@@ -331,9 +331,12 @@ class KubeSim:
             if fault is not None:
                 if fault.latency:
                     await asyncio.sleep(fault.latency)
-                if fault.timeout:
-                    # Hold the request open without answering, like an overloaded server.
-                    await asyncio.sleep(3600)
+                if fault.timeout and self._stopping is not None:
+                    # Hold the request open without answering, like an overloaded server,
+                    # until the client gives up or the server stops.
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stopping.wait(), timeout=600)
+                    raise ConnectionResetError("held request released")
                 if fault.status:
                     err = StatusError(
                         fault.status,

@@ -97,6 +97,55 @@ def _spec_part(obj: Obj) -> Obj:
     return {k: v for k, v in obj.items() if k not in ("metadata", "status", "apiVersion", "kind")}
 
 
+_META_STRINGS = ("name", "generateName", "namespace", "uid", "resourceVersion",
+                 "creationTimestamp", "deletionTimestamp", "selfLink")
+
+
+def check_shape(obj: Any) -> None:
+    """Reject bodies a real server could not decode into its typed structs (400), so that no
+    later step trips over a wrongly typed field."""
+    if not isinstance(obj, dict):
+        raise errors.bad_request("the body of the request must be a JSON object")
+    for f in ("apiVersion", "kind"):
+        if f in obj and not isinstance(obj[f], str):
+            raise errors.bad_request(f"json: cannot unmarshal {type(obj[f]).__name__} into Go "
+                                     f"struct field .{f} of type string")
+    meta = obj.get("metadata", {})
+    if meta is None:
+        return
+    if not isinstance(meta, dict):
+        raise errors.bad_request("json: cannot unmarshal into Go struct field .metadata of type "
+                                 "v1.ObjectMeta")
+    for f in _META_STRINGS:
+        if meta.get(f) is not None and not isinstance(meta[f], str):
+            raise errors.bad_request(f"json: cannot unmarshal {type(meta[f]).__name__} into Go "
+                                     f"struct field ObjectMeta.metadata.{f} of type string")
+    for f in ("labels", "annotations"):
+        value = meta.get(f)
+        if value is None:
+            continue
+        if not isinstance(value, dict) or not all(
+            isinstance(v, str) for v in value.values()
+        ):
+            raise errors.bad_request(f"json: cannot unmarshal into Go struct field "
+                                     f"ObjectMeta.metadata.{f} of type map[string]string")
+    fins = meta.get("finalizers")
+    if fins is not None and (not isinstance(fins, list)
+                             or not all(isinstance(x, str) for x in fins)):
+        raise errors.bad_request("json: cannot unmarshal into Go struct field "
+                                 "ObjectMeta.metadata.finalizers of type []string")
+    refs = meta.get("ownerReferences")
+    if refs is not None and (not isinstance(refs, list)
+                             or not all(isinstance(x, dict) for x in refs)):
+        raise errors.bad_request("json: cannot unmarshal into Go struct field "
+                                 "ObjectMeta.metadata.ownerReferences of type "
+                                 "[]v1.OwnerReference")
+    gen = meta.get("generation")
+    if gen is not None and (not isinstance(gen, int) or isinstance(gen, bool)):
+        raise errors.bad_request("json: cannot unmarshal into Go struct field "
+                                 "ObjectMeta.metadata.generation of type int64")
+
+
 def _validate_name(rt: ResourceType, name: str) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     if len(name) > _DNS1123_SUBDOMAIN:
@@ -319,10 +368,17 @@ class Store:
         warnings: list[str] = []
         if old is not None:
             self._carry_allocations(rt, old, obj)
+        check_shape(obj)
         if rt.builtin:
-            defaults.apply_defaults(
-                obj, group=rt.group, kind=rt.kind, assign_cluster_ip=self._assign_cluster_ip
-            )
+            try:
+                defaults.apply_defaults(
+                    obj, group=rt.group, kind=rt.kind, assign_cluster_ip=self._assign_cluster_ip
+                )
+            except (TypeError, AttributeError, ValueError, KeyError) as exc:
+                # Only a wrongly typed field gets here: a real server fails to decode it.
+                raise errors.bad_request(
+                    f"unable to decode {rt.kind}: a field has the wrong type ({exc})"
+                ) from exc
         elif rt.schema is not None:
             pruned = crdschema.prune_and_default(obj, rt.schema)
             if pruned:
@@ -469,10 +525,9 @@ class Store:
         return self.view(rt, obj)
 
     def _new_object(self, rt: ResourceType, ns: str, body: Any) -> Obj:
-        if not isinstance(body, dict):
-            raise errors.bad_request("the body of the request must be an object")
+        check_shape(body)
         self._check_identity(rt, body, ns, "")
-        obj = copy.deepcopy(body)
+        obj: Obj = copy.deepcopy(body)
         obj["apiVersion"] = rt.api_version
         obj["kind"] = rt.kind
         meta = obj.setdefault("metadata", {})
@@ -523,8 +578,7 @@ class Store:
             obj.pop("status", None)
         self._stamp_new(obj)
         warnings = self._prepare(rt, obj, field_validation)
-        obj = fieldmanager.update(None, obj, manager=manager, builtin=rt.builtin,
-                                  api_version=rt.api_version, now=now_rfc3339())
+        obj = self._track_update(rt, None, obj, manager, "")
         return self._store(rt, None, obj, dry_run), warnings
 
     def update(
@@ -540,8 +594,7 @@ class Store:
         field_validation: str = "",
     ) -> tuple[Obj, bool]:
         """PUT: replace the object (or its status). Returns (object, created)."""
-        if not isinstance(body, dict):
-            raise errors.bad_request("the body of the request must be an object")
+        check_shape(body)
         self._check_identity(rt, body, ns, name)
         old = self._bucket(rt).get((ns, name))
         body_meta = body.get("metadata") or {}
@@ -599,10 +652,20 @@ class Store:
         self._prepare(rt, new, field_validation, old)
         if old["metadata"].get("deletionTimestamp"):
             self._check_finalizers_only_shrink(rt, old, new)
-        new = fieldmanager.update(old, new, manager=manager, builtin=rt.builtin,
-                                  api_version=rt.api_version, now=now_rfc3339(),
-                                  subresource=subresource)
+        new = self._track_update(rt, old, new, manager, subresource)
         return self.view(rt, self._store(rt, old, new, dry_run))
+
+    def _track_update(
+        self, rt: ResourceType, old: Obj | None, new: Obj, manager: str, subresource: str
+    ) -> Obj:
+        try:
+            return fieldmanager.update(old, new, manager=manager, builtin=rt.builtin,
+                                       api_version=rt.api_version, now=now_rfc3339(),
+                                       subresource=subresource)
+        except (ValueError, TypeError, AttributeError) as exc:
+            # e.g. two list items with one key: the object cannot be tracked, so refuse it.
+            raise errors.invalid(rt.kind, new["metadata"].get("name", ""), rt.group,
+                                 [("", str(exc))]) from exc
 
     def _check_finalizers_only_shrink(self, rt: ResourceType, old: Obj, new: Obj) -> None:
         before = set(old["metadata"].get("finalizers") or [])
@@ -651,8 +714,7 @@ class Store:
             if exc.reason == "Invalid":
                 raise errors.StatusError(422, "Invalid", str(exc)) from exc
             raise errors.bad_request(str(exc)) from exc
-        if not isinstance(patched, dict):
-            raise errors.bad_request("the patched object is not an object")
+        check_shape(patched)
         self._check_identity(rt, patched, ns, name)
         new = patched
         new["apiVersion"] = rt.api_version
@@ -694,8 +756,7 @@ class Store:
             raise errors.invalid(rt.kind, name, rt.group, [
                 ("fieldManager", "Required value: is required for apply patch")
             ], "FieldValueRequired")
-        if not isinstance(body, dict):
-            raise errors.bad_request("the body of an apply patch must be an object")
+        check_shape(body)
         meta = body.get("metadata")
         if not isinstance(meta, dict):
             raise errors.bad_request("metadata must be an object")
