@@ -135,14 +135,30 @@ def method_not_allowed(
     return StatusError(405, "MethodNotAllowed", message)
 
 
-def unsupported_media_type(content_type: str) -> StatusError:
+_MEDIA_TYPES = (
+    "application/json",
+    "application/yaml",
+    "application/apply-patch+yaml",
+    "application/json-patch+json",
+    "application/merge-patch+json",
+    "application/strategic-merge-patch+json",
+)
+# What a PATCH of a custom resource accepts: no strategic merge patch.
+CUSTOM_RESOURCE_PATCH_TYPES = (
+    "application/json-patch+json",
+    "application/merge-patch+json",
+    "application/apply-patch+yaml",
+)
+
+
+def unsupported_media_type(
+    content_type: str, accepted: tuple[str, ...] = _MEDIA_TYPES
+) -> StatusError:
     return StatusError(
         415,
         "UnsupportedMediaType",
         f'the body of the request was in an unknown format "{content_type}" - accepted media '
-        "types include: application/json, application/yaml, application/apply-patch+yaml, "
-        "application/json-patch+json, application/merge-patch+json, "
-        "application/strategic-merge-patch+json",
+        f"types include: {', '.join(accepted)}",
     )
 
 

@@ -27,6 +27,7 @@ import dataclasses
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from kubesim.listtypes import ListType, is_atomic_map, item_key, list_type
@@ -714,7 +715,7 @@ def _decode_managed(entries: Any) -> dict[_Key, _Entry]:
             raise ValueError("apiVersion must not be empty")
         if raw.get("fieldsType") != FIELDS_V1:
             raise ValueError(f"invalid fieldsType in managed fields entry {index}")
-        time = raw.get("time")
+        time = _rfc3339(raw.get("time"))
         entry = _Entry(
             manager=str(raw.get("manager") or ""),
             operation=operation,
@@ -728,6 +729,20 @@ def _decode_managed(entries: Any) -> dict[_Key, _Entry]:
             raise ValueError(f"duplicate managed fields entry for manager {entry.manager!r}")
         out[key] = entry
     return out
+
+
+def _rfc3339(value: Any) -> str | None:
+    """A managed fields time as the API server stores it (metav1.Time: UTC, seconds, "Z"),
+    whatever RFC 3339 form a client sent back (the Python client sends "+00:00")."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _encode_managed(entries: Mapping[_Key, _Entry]) -> list[dict[str, Any]]:
@@ -1029,3 +1044,65 @@ def update(
 
     reuse = from_old and original_managed is not None and _same_entries(before, entries)
     return _with_managed(result, entries, original_managed, reuse)
+
+
+# --------------------------------------------------------------------------------------------
+# kubectl's client-side apply annotation (kube-apiserver's lastAppliedManager and
+# lastAppliedUpdater, which only act for the field manager "kubectl")
+
+LAST_APPLIED_ANNOTATION = "kubectl.kubernetes.io/last-applied-configuration"
+KUBECTL_MANAGER = "kubectl"
+# apimachinery's TotalAnnotationSizeLimitB: a last-applied value that would exceed it is dropped.
+_ANNOTATIONS_SIZE_LIMIT = 256 * 1024
+
+
+def _last_applied(obj: Mapping[str, Any] | None) -> str:
+    meta = obj.get("metadata") if obj else None
+    annotations = meta.get("annotations") if isinstance(meta, dict) else None
+    value = annotations.get(LAST_APPLIED_ANNOTATION) if isinstance(annotations, dict) else None
+    return value if isinstance(value, str) else ""
+
+
+def last_applied_allowed_conflicts(
+    live: Mapping[str, Any], *, builtin: bool, api_version: str
+) -> set[str] | None:
+    """The conflicts (as path strings) a server-side apply by "kubectl" may override because
+    the object was client-side applied: every field of the last-applied-configuration
+    annotation whose live value is still the one last applied. None when there is no usable
+    annotation, in which case conflicts stand (allowedConflictsFromLastApplied)."""
+    raw = _last_applied(live)
+    if not raw:
+        return None
+    try:
+        last = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(last, dict) or last.get("apiVersion") != api_version:
+        return None
+    try:
+        fields = field_set(last, builtin=builtin)
+        cmp = compare(last, _without_managed(live), builtin=builtin)
+    except (ValueError, TypeError, AttributeError):
+        return None
+    return {path_string(p) for p in fields - cmp.modified - cmp.added - cmp.removed}
+
+
+def sync_last_applied(obj: dict[str, Any], applied: Mapping[str, Any]) -> None:
+    """After a server-side apply by "kubectl", keep an existing last-applied-configuration
+    annotation equal to the applied configuration, so that a later client-side apply still
+    computes the right patch (lastAppliedUpdater). Mutates `obj`."""
+    if not _last_applied(obj):
+        return
+    config = _copy(dict(applied))
+    meta = config.get("metadata")
+    if isinstance(meta, dict) and isinstance(meta.get("annotations"), dict):
+        meta["annotations"].pop(LAST_APPLIED_ANNOTATION, None)
+    # Go's encoding/json: sorted keys, no spaces, HTML characters escaped, a final newline.
+    value = json.dumps(config, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    value = value.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    value += "\n"
+    annotations = obj["metadata"]["annotations"]
+    annotations[LAST_APPLIED_ANNOTATION] = value
+    size = sum(len(k.encode()) + len(v.encode()) for k, v in annotations.items())
+    if size > _ANNOTATIONS_SIZE_LIMIT:
+        del annotations[LAST_APPLIED_ANNOTATION]

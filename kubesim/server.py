@@ -864,7 +864,10 @@ def _line(obj: dict[str, Any]) -> bytes:
 def _warning_headers(warnings: list[str]) -> dict[str, str] | None:
     if not warnings:
         return None
-    return {"Warning": ", ".join(f'299 - "{w.replace(chr(34), chr(39))}"' for w in warnings)}
+    # A quoted-string with `"` and `\` escaped, as apimachinery's NewWarningHeader writes it;
+    # kubectl prints the text unescaped: Warning: unknown field "spec.x"
+    quoted = (w.replace("\\", "\\\\").replace('"', '\\"') for w in warnings)
+    return {"Warning": ", ".join(f'299 - "{q}"' for q in quoted)}
 
 
 def _not_found_path() -> StatusError:

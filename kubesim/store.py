@@ -47,6 +47,9 @@ _SERVER_METADATA = (
     "selfLink",
 )
 
+# ObjectMeta fields with `omitempty` that clients may send empty.
+_OMITEMPTY_METADATA = ("labels", "annotations", "finalizers", "ownerReferences")
+
 _DNS1123_SUBDOMAIN = 253
 
 
@@ -168,6 +171,17 @@ def _validate_name(rt: ResourceType, name: str) -> list[tuple[str, str]]:
                                           "'-', and must start and end with an alphanumeric "
                                           "character"))
     return problems
+
+
+def _decode_error(rt: ResourceType, body: Any, exc: StatusError) -> StatusError:
+    """Create and update (PUT) report a strict decoding error with the body's kind and version
+    first, as the API server's transformDecodeError does; patches report it bare."""
+    kind = body.get("kind") if isinstance(body, dict) else None
+    if exc.code != 400 or not exc.message.startswith("strict decoding error") or not kind:
+        return exc
+    version = str(body.get("apiVersion") or "").rpartition("/")[2]
+    return errors.bad_request(
+        f'{kind} in version "{version}" cannot be handled as a {rt.kind}: {exc.message}')
 
 
 class Store:
@@ -369,6 +383,13 @@ class Store:
         if old is not None:
             self._carry_allocations(rt, old, obj)
         check_shape(obj)
+        meta = obj.get("metadata")
+        if isinstance(meta, dict):
+            # ObjectMeta's maps and lists are omitempty: a real server never returns
+            # `labels: {}` (e.g. after `kubectl label x k-`) or `finalizers: []`.
+            for f in _OMITEMPTY_METADATA:
+                if f in meta and not meta[f]:
+                    del meta[f]
         if rt.builtin:
             try:
                 defaults.apply_defaults(
@@ -577,7 +598,10 @@ class Store:
         if rt.has_status:
             obj.pop("status", None)
         self._stamp_new(obj)
-        warnings = self._prepare(rt, obj, field_validation)
+        try:
+            warnings = self._prepare(rt, obj, field_validation)
+        except StatusError as exc:
+            raise _decode_error(rt, body, exc) from exc
         obj = self._track_update(rt, None, obj, manager, "")
         return self._store(rt, None, obj, dry_run), warnings
 
@@ -630,14 +654,19 @@ class Store:
                     meta[f] = old["metadata"][f]
                 else:
                     meta.pop(f, None)
-            meta["managedFields"] = old["metadata"].get("managedFields", [])
+            # managedFields in the body replace the stored ones (fieldmanager.update falls back
+            # to the stored ones when they are absent, empty or undecodable), as kubectl's
+            # client-side to server-side apply migration relies on.
             if rt.has_status:
                 if "status" in old:
                     new["status"] = old["status"]
                 else:
                     new.pop("status", None)
-        return self._finish_update(rt, old, new, manager, subresource, dry_run,
-                                   field_validation), False
+        try:
+            return self._finish_update(rt, old, new, manager, subresource, dry_run,
+                                       field_validation), False
+        except StatusError as exc:
+            raise _decode_error(rt, body, exc) from exc
 
     def _finish_update(
         self,
@@ -706,7 +735,8 @@ class Store:
             elif patch_type == "strategic":
                 if not rt.builtin:
                     raise errors.unsupported_media_type(
-                        "application/strategic-merge-patch+json")
+                        "application/strategic-merge-patch+json",
+                        errors.CUSTOM_RESOURCE_PATCH_TYPES)
                 patched = patches.strategic_merge_patch(current, body, builtin=True)
             else:
                 raise errors.unsupported_media_type(patch_type)
@@ -720,7 +750,11 @@ class Store:
         new["apiVersion"] = rt.api_version
         new["kind"] = rt.kind
         meta = new.setdefault("metadata", {})
-        for f in (*_SERVER_METADATA, "namespace", "name", "managedFields"):
+        want_rv = meta.get("resourceVersion")
+        if want_rv and str(want_rv) != old["metadata"]["resourceVersion"]:
+            # A patch that sets resourceVersion makes it a precondition.
+            raise errors.conflict(rt.plural, name, rt.group)
+        for f in (*_SERVER_METADATA, "namespace", "name"):
             if f in old["metadata"]:
                 meta[f] = old["metadata"][f]
             else:
@@ -804,13 +838,31 @@ class Store:
             return self.view(rt, self._store(rt, None, new, dry_run)), True
         live = self.view(rt, old)
         try:
-            new = fieldmanager.apply(live, config, manager=manager, force=force,
-                                     builtin=rt.builtin, api_version=rt.api_version, now=stamp,
-                                     subresource=subresource)
+            try:
+                new = fieldmanager.apply(live, config, manager=manager, force=force,
+                                         builtin=rt.builtin, api_version=rt.api_version,
+                                         now=stamp, subresource=subresource)
+            except fieldmanager.ApplyConflict as exc:
+                # `kubectl apply --server-side` may take over what `kubectl apply` set: conflicts
+                # on fields still as last applied client-side are forced (lastAppliedManager).
+                allowed = None
+                if manager == fieldmanager.KUBECTL_MANAGER:
+                    allowed = fieldmanager.last_applied_allowed_conflicts(
+                        live, builtin=rt.builtin, api_version=rt.api_version)
+                if allowed is None:
+                    raise
+                left = [c for c in exc.conflicts if c.field not in allowed]
+                if left:
+                    raise fieldmanager.ApplyConflict(left) from exc
+                new = fieldmanager.apply(live, config, manager=manager, force=True,
+                                         builtin=rt.builtin, api_version=rt.api_version,
+                                         now=stamp, subresource=subresource)
         except fieldmanager.ApplyConflict as exc:
             raise self._conflict_error(rt, name, exc) from exc
         except ValueError as exc:
             raise errors.invalid(rt.kind, name, rt.group, [("", str(exc))]) from exc
+        if manager == fieldmanager.KUBECTL_MANAGER and not subresource:
+            fieldmanager.sync_last_applied(new, body)
         nmeta = new["metadata"]
         for f in (*_SERVER_METADATA, "namespace", "name"):
             if f in old["metadata"]:

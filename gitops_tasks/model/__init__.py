@@ -1,0 +1,41 @@
+"""The Application resource and the keys gitops-tasks puts on objects."""
+
+from .application import (
+    Application,
+    Automated,
+    Backoff,
+    Destination,
+    DirectorySource,
+    HelmParameter,
+    HelmSource,
+    IgnoreDifference,
+    JsonnetOptions,
+    JsonnetVar,
+    KustomizeSource,
+    PluginSource,
+    Retry,
+    Source,
+    SyncPolicy,
+    parse_application,
+    parse_duration,
+)
+
+__all__ = [
+    "Application",
+    "Automated",
+    "Backoff",
+    "Destination",
+    "DirectorySource",
+    "HelmParameter",
+    "HelmSource",
+    "IgnoreDifference",
+    "JsonnetOptions",
+    "JsonnetVar",
+    "KustomizeSource",
+    "PluginSource",
+    "Retry",
+    "Source",
+    "SyncPolicy",
+    "parse_application",
+    "parse_duration",
+]

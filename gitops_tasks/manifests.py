@@ -1,0 +1,88 @@
+"""From an Application to the exact manifests Git says the cluster should hold.
+
+Chains the source layer (resolve the revision, export the commit) and the render layer, with
+the Redis render cache in front: a render whose key is cached does no git or tool work at all.
+Called by the CLI (`gitops-tasks render`) and by the refresh/sync tasks.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import GitOpsError
+from .log import get_logger
+from .model import Application
+from .render import RenderContext, render
+from .render.cache import RenderCache, cache_key
+from .settings import RenderSettings
+from .source import GitMirrors, normalize_repo_url, redact, resolve_app_path
+
+_log = get_logger(component="manifests")
+
+
+@dataclass(frozen=True)
+class Rendered:
+    revision: str  # the commit SHA the manifests come from
+    manifests: list[dict[str, Any]]
+    cached: bool
+
+
+class ManifestSource:
+    def __init__(
+        self,
+        mirrors: GitMirrors,
+        cache: RenderCache | None = None,
+        settings: RenderSettings | None = None,
+    ) -> None:
+        self.mirrors = mirrors
+        self.cache = cache or RenderCache(None)
+        self.settings = settings or RenderSettings()
+
+    def resolve(self, app: Application, revision: str | None = None) -> str:
+        """The commit SHA the app (or an explicit revision, e.g. for rollback) points at."""
+        rev = revision or app.source.target_revision
+        try:
+            return self.mirrors.resolve(app.source.repo_url, rev, app=app.name)
+        except GitOpsError as exc:
+            raise exc.for_app(app.name) from exc
+
+    def manifests(
+        self, app: Application, revision: str | None = None, *, sha: str | None = None
+    ) -> Rendered:
+        """Render `app` at `revision` (default: its targetRevision). Pass `sha` when the caller
+        already resolved it (a sweep resolves each repo once for all its apps)."""
+        started = time.perf_counter()
+        sha = sha or self.resolve(app, revision)
+        source = app.source
+        namespace = app.destination.namespace
+        key = cache_key(normalize_repo_url(source.repo_url), sha, source, app.name, namespace)
+        cached = self.cache.get(key)
+        if cached is not None:
+            return Rendered(sha, cached, True)
+        try:
+            tree = self.mirrors.export(source.repo_url, sha, app=app.name)
+            resolve_app_path(tree, source.path, app=app.name)
+            objects = render(
+                tree,
+                source,
+                RenderContext(
+                    app_name=app.name,
+                    namespace=namespace,
+                    revision=sha,
+                    repo_url=redact(source.repo_url),
+                    settings=self.settings,
+                ),
+            )
+        except GitOpsError as exc:
+            raise exc.for_app(app.name) from exc
+        self.cache.put(key, objects)
+        _log.info(
+            "rendered",
+            app=app.name,
+            revision=sha,
+            objects=len(objects),
+            seconds=round(time.perf_counter() - started, 3),
+        )
+        return Rendered(sha, objects, False)

@@ -1,0 +1,131 @@
+"""`gitops-tasks render` as a user runs it: a real git repo, a real process, real Redis."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gitops_tasks.model import keys
+
+CLI = str(Path(sys.executable).parent / "gitops-tasks")
+
+MANIFESTS = """\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: settings
+data:
+  mode: prod
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: web, image: "nginx:1.27"}]
+"""
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    (root / "apps" / "web").mkdir(parents=True)
+    git(root, "init", "-q", "-b", "main")
+    git(root, "config", "user.email", "t@example.com")
+    git(root, "config", "user.name", "t")
+    (root / "apps" / "web" / "all.yaml").write_text(MANIFESTS)
+    git(root, "add", ".")
+    git(root, "commit", "-qm", "first")
+    return root
+
+
+def app_yaml(tmp_path: Path, repo: Path, **source: str) -> Path:
+    app = {
+        "apiVersion": keys.API_VERSION, "kind": "Application",
+        "metadata": {"name": "web"},
+        "spec": {"source": {"repoURL": f"file://{repo}", "path": "apps/web",
+                            "targetRevision": "main", **source},
+                 "destination": {"server": "https://kubernetes.default.svc",
+                                 "namespace": "prod"}},
+    }
+    path = tmp_path / "app.yaml"
+    path.write_text(yaml.safe_dump(app))
+    return path
+
+
+def run(tmp_path: Path, *args: str, redis_url: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ,
+               GITOPS_TASKS_GIT_CACHE_DIR=str(tmp_path / "cache"),
+               GITOPS_TASKS_REDIS_URL=redis_url)
+    return subprocess.run([CLI, *args], capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_render_prints_tracked_manifests_and_uses_cache(tmp_path: Path, repo: Path,
+                                                        redis_url: str) -> None:
+    app = app_yaml(tmp_path, repo)
+    first = run(tmp_path, "render", "-f", str(app), redis_url=redis_url)
+    assert first.returncode == 0, first.stderr
+    objs = list(yaml.safe_load_all(first.stdout))
+    assert [(o["kind"], o["metadata"]["name"]) for o in objs] == [
+        ("ConfigMap", "settings"), ("Deployment", "web")]
+    for o in objs:
+        assert o["metadata"]["annotations"][keys.TRACKING_ANNOTATION].startswith("web:")
+        assert o["metadata"]["labels"][keys.APP_LABEL] == "web"
+    sha = git(repo, "rev-parse", "HEAD")
+    assert sha in first.stderr and "(cached)" not in first.stderr
+    second = run(tmp_path, "render", "-f", str(app), redis_url=redis_url)
+    assert second.returncode == 0 and "(cached)" in second.stderr
+    assert second.stdout == first.stdout
+
+
+def test_render_without_redis_and_at_a_revision(tmp_path: Path, repo: Path) -> None:
+    old = git(repo, "rev-parse", "HEAD")
+    (repo / "apps" / "web" / "all.yaml").write_text(MANIFESTS.replace("prod", "staging"))
+    git(repo, "commit", "-qam", "second")
+    app = app_yaml(tmp_path, repo)
+    dead = "redis://127.0.0.1:1/0"
+    now = run(tmp_path, "render", "-f", str(app), redis_url=dead)
+    assert now.returncode == 0, now.stderr
+    assert "staging" in now.stdout
+    then = run(tmp_path, "render", "-f", str(app), "--revision", old[:10], redis_url=dead)
+    assert then.returncode == 0, then.stderr
+    assert "mode: prod" in then.stdout and old in then.stderr
+
+
+def test_render_errors_are_clear(tmp_path: Path, repo: Path, redis_url: str) -> None:
+    unknown = run(tmp_path, "render", "-f", str(app_yaml(tmp_path, repo)), "--revision",
+                  "no-such-branch", redis_url=redis_url)
+    assert unknown.returncode != 0
+    assert "web" in unknown.stderr and "no-such-branch" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"apiVersion": keys.API_VERSION, "kind": "Application",
+                                   "metadata": {"name": "x"},
+                                   "spec": {"source": {"path": "../up"}}}))
+    invalid = run(tmp_path, "render", "-f", str(bad), redis_url=redis_url)
+    assert invalid.returncode != 0
+    assert "spec.source.repoURL: is required" in invalid.stderr
+    assert "spec.destination: is required" in invalid.stderr
+    assert "Traceback" not in invalid.stderr
+    (repo / "apps" / "web" / "broken.yaml").write_text("kind: ConfigMap\nmetadata: [\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "broken")
+    broken = run(tmp_path, "render", "-f", str(app_yaml(tmp_path, repo)), redis_url=redis_url)
+    assert broken.returncode != 0
+    assert "broken.yaml" in broken.stderr and "Traceback" not in broken.stderr
+    missing = run(tmp_path, "render", "-f", str(tmp_path / "nope.yaml"), redis_url=redis_url)
+    assert missing.returncode != 0 and "cannot read" in missing.stderr

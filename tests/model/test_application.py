@@ -1,0 +1,211 @@
+"""The Application model: Argo CD manifests parse; invalid specs give one message per problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from gitops_tasks.errors import InvalidApplication
+from gitops_tasks.model import keys, parse_application
+
+ROOT = Path(__file__).resolve().parents[2]
+
+ARGO_APP = """
+apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: guestbook
+  namespace: argocd
+  finalizers:
+    - resources-finalizer.argocd.argoproj.io
+  labels:
+    name: guestbook
+spec:
+  project: default
+  source:
+    repoURL: https://github.com/argoproj/argocd-example-apps.git
+    targetRevision: HEAD
+    path: guestbook
+    helm:
+      valueFiles:
+        - values-prod.yaml
+      parameters:
+        - name: "service.type"
+          value: LoadBalancer
+        - name: image.tag
+          value: "1.0"
+          forceString: true
+      values: |
+        ingress:
+          enabled: true
+      releaseName: guestbook
+      skipCrds: false
+  destination:
+    server: https://kubernetes.default.svc
+    namespace: guestbook
+  info:
+    - name: 'Example:'
+      value: 'https://example.com'
+  syncPolicy:
+    automated:
+      prune: true
+      selfHeal: true
+      allowEmpty: false
+    syncOptions:
+      - Validate=false
+      - CreateNamespace=true
+      - PrunePropagationPolicy=foreground
+      - PruneLast=true
+    retry:
+      limit: 5
+      backoff:
+        duration: 5s
+        factor: 2
+        maxDuration: 3m
+  ignoreDifferences:
+    - group: apps
+      kind: Deployment
+      jsonPointers:
+        - /spec/replicas
+    - kind: ConfigMap
+      jqPathExpressions:
+        - .data["config.yaml"].auth
+      managedFieldsManagers:
+        - kube-controller-manager
+  revisionHistoryLimit: 10
+"""
+
+
+def ours(text: str) -> dict[str, Any]:
+    obj = yaml.safe_load(text)
+    obj["apiVersion"] = keys.API_VERSION
+    return obj  # type: ignore[no-any-return]
+
+
+def test_argo_cd_application_with_only_api_version_changed_parses() -> None:
+    app = parse_application(ours(ARGO_APP))
+    assert app.name == "guestbook" and app.namespace == "argocd"
+    src = app.source
+    assert src.repo_url == "https://github.com/argoproj/argocd-example-apps.git"
+    assert src.target_revision == "HEAD" and src.path == "guestbook"
+    assert src.helm is not None
+    assert src.helm.value_files == ("values-prod.yaml",)
+    assert [(p.name, p.value, p.force_string) for p in src.helm.parameters] == [
+        ("service.type", "LoadBalancer", False), ("image.tag", "1.0", True)]
+    assert "ingress" in src.helm.values and src.helm.release_name == "guestbook"
+    assert app.destination.server == "https://kubernetes.default.svc"
+    assert app.destination.namespace == "guestbook"
+    sp = app.sync_policy
+    assert sp.automated is not None and sp.automated.prune and sp.automated.self_heal
+    assert sp.enabled("CreateNamespace") and sp.enabled("PruneLast")
+    assert sp.option("PrunePropagationPolicy") == "foreground"
+    assert sp.retry is not None and sp.retry.limit == 5
+    assert sp.retry.backoff.duration_seconds == 5 and sp.retry.backoff.max_duration_seconds == 180
+    assert app.ignore_differences[0].json_pointers == ("/spec/replicas",)
+    assert app.ignore_differences[1].managed_fields_managers == ("kube-controller-manager",)
+    assert app.revision_history_limit == 10
+
+
+def test_minimal_application_defaults() -> None:
+    app = parse_application({
+        "apiVersion": keys.API_VERSION, "kind": "Application", "metadata": {"name": "a"},
+        "spec": {"source": {"repoURL": "file:///repo"},
+                 "destination": {"name": "in-cluster"}}})
+    assert app.source.target_revision == "HEAD" and app.source.path == "."
+    assert app.namespace == keys.DEFAULT_CONTROL_NAMESPACE
+    assert app.sync_policy.automated is None and not app.automated
+    assert app.project == "default" and app.revision_history_limit == 10
+
+
+def test_values_object_and_values_as_object() -> None:
+    base = ours(ARGO_APP)
+    base["spec"]["source"]["helm"] = {"valuesObject": {"a": {"b": 1}}}
+    assert "b: 1" in (parse_application(base).source.helm or pytest.fail()).values
+    base["spec"]["source"]["helm"] = {"values": {"x": 2}}
+    assert "x: 2" in (parse_application(base).source.helm or pytest.fail()).values
+
+
+def test_every_problem_is_reported_with_its_path() -> None:
+    bad = ours(ARGO_APP)
+    spec = bad["spec"]
+    del spec["source"]["repoURL"]
+    spec["source"]["path"] = "../outside"
+    spec["source"]["kustomize"] = {"images": "not-a-list"}
+    spec["destination"] = {"namespace": "x"}
+    spec["syncPolicy"]["automated"]["prune"] = "yes"
+    spec["syncPolicy"]["syncOptions"].append("NoEquals")
+    spec["syncPolicy"]["retry"]["backoff"]["duration"] = "soon"
+    spec["ignoreDifferences"][0]["jsonPointers"] = ["spec/replicas"]
+    spec["revisionHistoryLimit"] = -1
+    spec["dependsOn"] = ["guestbook"]
+    with pytest.raises(InvalidApplication) as info:
+        parse_application(bad)
+    paths = [p for p, _ in info.value.problems]
+    assert paths == [
+        "spec.source.repoURL",
+        "spec.source.path",
+        "spec.source",
+        "spec.source.kustomize.images",
+        "spec.destination",
+        "spec.syncPolicy.automated.prune",
+        "spec.syncPolicy.syncOptions[4]",
+        "spec.syncPolicy.retry.backoff.duration",
+        "spec.ignoreDifferences[0].jsonPointers[0]",
+        "spec.revisionHistoryLimit",
+        "spec.dependsOn",
+    ]
+    assert info.value.app == "guestbook"
+    text = str(info.value)
+    assert "guestbook: invalid Application" in text and "only one of" in text
+
+
+@pytest.mark.parametrize("obj, path", [
+    ("not a dict", ""),
+    ({"apiVersion": "v1", "kind": "Application", "metadata": {"name": "x"},
+      "spec": {"source": {"repoURL": "r"}, "destination": {"server": "s"}}}, "apiVersion"),
+    ({"apiVersion": keys.API_VERSION, "kind": "Application", "metadata": {},
+      "spec": {"source": {"repoURL": "r"}, "destination": {"server": "s"}}}, "metadata.name"),
+    ({"apiVersion": keys.API_VERSION, "kind": "Application", "metadata": {"name": "x"}},
+     "spec"),
+    ({"apiVersion": keys.API_VERSION, "kind": "Application", "metadata": {"name": "x"},
+      "spec": {"source": {"repoURL": "r", "chart": "nginx"},
+               "destination": {"server": "s", "name": "n"}}}, "spec.source.chart"),
+])
+def test_invalid_shapes(obj: Any, path: str) -> None:
+    with pytest.raises(InvalidApplication) as info:
+        parse_application(obj)
+    assert info.value.problems[0][0] == path
+
+
+def test_options_hash_ignores_revision_only() -> None:
+    a = parse_application(ours(ARGO_APP)).source
+    b = parse_application({**ours(ARGO_APP), "spec": {**ours(ARGO_APP)["spec"], "source": {
+        **ours(ARGO_APP)["spec"]["source"], "targetRevision": "v2"}}}).source
+    assert a.options_hash() == b.options_hash()
+    assert a.options_hash("app1") != a.options_hash("app2")
+
+
+def test_crd_schema_accepts_argo_example(kubesim: Any, namespace: str) -> None:
+    """The CRD in deploy/ loads into an API server and accepts the Argo CD example as is."""
+    from tests.kubesim.http import call
+
+    crd = yaml.safe_load((ROOT / "deploy/crds/application.yaml").read_text())
+    r = call(kubesim.url, "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
+    assert r.status in (201, 409), r.body
+    obj = ours(ARGO_APP)
+    obj["metadata"]["namespace"] = namespace
+    r = call(kubesim.url, "POST", f"/apis/gitops-tasks.io/v1alpha1/namespaces/{namespace}/"
+                                  "applications", obj)
+    assert r.status == 201, r.body
+    stored = r.body
+    assert stored["spec"]["source"]["helm"]["parameters"][1]["forceString"] is True
+    stored["metadata"].pop("managedFields", None)
+    assert parse_application(stored).source.helm is not None
+    table = call(kubesim.url, "GET", f"/apis/gitops-tasks.io/v1alpha1/namespaces/{namespace}/"
+                                     "applications",
+                 accept="application/json;as=Table;v=v1;g=meta.k8s.io").body
+    assert [c["name"] for c in table["columnDefinitions"]] == [
+        "Name", "Sync Status", "Health Status", "Revision", "Age"]

@@ -1,0 +1,5 @@
+{
+  apiVersion: 'v1',
+  kind: error 'kind is not decided yet',
+  metadata: { name: 'x' },
+}
