@@ -26,6 +26,9 @@ class ResourceType:
     categories: tuple[str, ...] = ()
     has_status: bool = False
     has_scale: bool = False
+    # Whether metadata.generation is kept (real servers set it only for kinds with a spec
+    # that controllers observe; ConfigMaps, Services, Namespaces... have none).
+    has_generation: bool = True
     builtin: bool = True
     # Custom resources: the structural schema of this version (None: no pruning).
     schema: dict[str, Any] | None = None
@@ -87,6 +90,14 @@ class ResourceType:
         return entries
 
 
+_GENERATION_KINDS = frozenset({
+    ("apps", "Deployment"), ("apps", "StatefulSet"), ("apps", "DaemonSet"),
+    ("apps", "ReplicaSet"), ("batch", "Job"), ("batch", "CronJob"), ("", "Pod"),
+    ("networking.k8s.io", "Ingress"), ("networking.k8s.io", "NetworkPolicy"),
+    ("policy", "PodDisruptionBudget"), ("apiextensions.k8s.io", "CustomResourceDefinition"),
+})
+
+
 def _rt(
     group: str,
     version: str,
@@ -109,6 +120,7 @@ def _rt(
         categories=("all",) if all_cat else (),
         has_status=status,
         has_scale=scale,
+        has_generation=(group, kind) in _GENERATION_KINDS,
         storage_version=version,
     )
 

@@ -486,7 +486,7 @@ class Store:
                 and _managed_without_time(old) == _managed_without_time(new)
             ):
                 return old
-            if _spec_part(old) != _spec_part(new):
+            if rt.has_generation and _spec_part(old) != _spec_part(new):
                 new["metadata"]["generation"] = int(old["metadata"].get("generation") or 1) + 1
         if dry_run:
             return new
@@ -573,11 +573,12 @@ class Store:
             raise errors.invalid(rt.kind, name, rt.group, problems)
         return obj
 
-    def _stamp_new(self, obj: Obj) -> None:
+    def _stamp_new(self, rt: ResourceType, obj: Obj) -> None:
         meta = obj["metadata"]
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = now_rfc3339()
-        meta["generation"] = 1
+        if rt.has_generation:
+            meta["generation"] = 1
 
     def _create(
         self,
@@ -597,7 +598,7 @@ class Store:
             raise errors.already_exists(rt.plural, name, rt.group)
         if rt.has_status:
             obj.pop("status", None)
-        self._stamp_new(obj)
+        self._stamp_new(rt, obj)
         try:
             warnings = self._prepare(rt, obj, field_validation)
         except StatusError as exc:
@@ -832,7 +833,7 @@ class Store:
                 raise self._conflict_error(rt, name, exc) from exc
             except ValueError as exc:
                 raise errors.invalid(rt.kind, name, rt.group, [("", str(exc))]) from exc
-            self._stamp_new(new)
+            self._stamp_new(rt, new)
             new["kind"] = rt.kind
             self._prepare(rt, new, field_validation)
             return self.view(rt, self._store(rt, None, new, dry_run)), True

@@ -98,6 +98,124 @@ def _cell(value: Any, col_type: str) -> Any:
     return value
 
 
+Getter = Any  # Callable[[dict[str, Any]], Any]
+
+
+def _g(obj: dict[str, Any], *path: str, default: Any = None) -> Any:
+    cur: Any = obj
+    for p in path:
+        if not isinstance(cur, dict):
+            return default
+        cur = cur.get(p)
+    return default if cur is None else cur
+
+
+def _ready(obj: dict[str, Any]) -> str:
+    ready = _g(obj, "status", "readyReplicas", default=0)
+    return f"{ready}/{_g(obj, 'spec', 'replicas', default=0)}"
+
+
+def _pod_ready(obj: dict[str, Any]) -> str:
+    statuses = _g(obj, "status", "containerStatuses", default=[])
+    total = len(_g(obj, "spec", "containers", default=[]))
+    return f"{sum(1 for c in statuses if c.get('ready'))}/{total}"
+
+
+def _pod_status(obj: dict[str, Any]) -> str:
+    if _g(obj, "metadata", "deletionTimestamp"):
+        return "Terminating"
+    for c in _g(obj, "status", "containerStatuses", default=[]):
+        waiting = _g(c, "state", "waiting", "reason")
+        if waiting:
+            return str(waiting)
+    return str(_g(obj, "status", "phase", default="Pending"))
+
+
+def _restarts(obj: dict[str, Any]) -> int:
+    return sum(int(c.get("restartCount", 0)) for c in
+               _g(obj, "status", "containerStatuses", default=[]))
+
+
+def _ports(obj: dict[str, Any]) -> str:
+    out = []
+    for p in _g(obj, "spec", "ports", default=[]):
+        text = f"{p.get('port')}"
+        if p.get("nodePort"):
+            text += f":{p['nodePort']}"
+        out.append(f"{text}/{p.get('protocol', 'TCP')}")
+    return ",".join(out) or "<none>"
+
+
+def _external_ip(obj: dict[str, Any]) -> str:
+    ingress = _g(obj, "status", "loadBalancer", "ingress", default=[])
+    ips = [i.get("ip") or i.get("hostname") for i in ingress if isinstance(i, dict)]
+    if ips:
+        return ",".join(str(i) for i in ips)
+    return "<pending>" if _g(obj, "spec", "type") == "LoadBalancer" else "<none>"
+
+
+def _job_status(obj: dict[str, Any]) -> str:
+    for c in _g(obj, "status", "conditions", default=[]):
+        if c.get("status") == "True" and c.get("type") in ("Complete", "Failed", "Suspended"):
+            return str(c["type"])
+    return "Running"
+
+
+def _count(obj: dict[str, Any], *path: str) -> int:
+    return len(_g(obj, *path, default={}))
+
+
+# Built-in kinds: the columns `kubectl get` shows for them (name, type, getter).
+_BUILTIN_COLUMNS: dict[str, list[tuple[str, str, Getter]]] = {
+    "Deployment": [
+        ("Ready", "string", _ready),
+        ("Up-to-date", "integer", lambda o: _g(o, "status", "updatedReplicas", default=0)),
+        ("Available", "integer", lambda o: _g(o, "status", "availableReplicas", default=0)),
+    ],
+    "StatefulSet": [("Ready", "string", _ready)],
+    "ReplicaSet": [
+        ("Desired", "integer", lambda o: _g(o, "spec", "replicas", default=0)),
+        ("Current", "integer", lambda o: _g(o, "status", "replicas", default=0)),
+        ("Ready", "integer", lambda o: _g(o, "status", "readyReplicas", default=0)),
+    ],
+    "DaemonSet": [
+        ("Desired", "integer", lambda o: _g(o, "status", "desiredNumberScheduled", default=0)),
+        ("Current", "integer", lambda o: _g(o, "status", "currentNumberScheduled", default=0)),
+        ("Ready", "integer", lambda o: _g(o, "status", "numberReady", default=0)),
+        ("Up-to-date", "integer",
+         lambda o: _g(o, "status", "updatedNumberScheduled", default=0)),
+        ("Available", "integer", lambda o: _g(o, "status", "numberAvailable", default=0)),
+    ],
+    "Pod": [
+        ("Ready", "string", _pod_ready),
+        ("Status", "string", _pod_status),
+        ("Restarts", "string", _restarts),
+    ],
+    "Service": [
+        ("Type", "string", lambda o: _g(o, "spec", "type", default="ClusterIP")),
+        ("Cluster-IP", "string", lambda o: _g(o, "spec", "clusterIP", default="<none>")),
+        ("External-IP", "string", _external_ip),
+        ("Port(s)", "string", _ports),
+    ],
+    "Namespace": [("Status", "string", lambda o: _g(o, "status", "phase", default=""))],
+    "ConfigMap": [("Data", "integer",
+                   lambda o: _count(o, "data") + _count(o, "binaryData"))],
+    "Secret": [
+        ("Type", "string", lambda o: _g(o, "type", default="Opaque")),
+        ("Data", "integer", lambda o: _count(o, "data")),
+    ],
+    "Job": [
+        ("Status", "string", _job_status),
+        ("Completions", "string", lambda o: f"{_g(o, 'status', 'succeeded', default=0)}/"
+                                            f"{_g(o, 'spec', 'completions', default=1)}"),
+    ],
+    "PersistentVolumeClaim": [
+        ("Status", "string", lambda o: _g(o, "status", "phase", default="Pending")),
+        ("Capacity", "string", lambda o: _g(o, "status", "capacity", "storage", default="")),
+    ],
+}
+
+
 def _columns(rt: ResourceType) -> list[dict[str, Any]]:
     name_col = {"name": "Name", "type": "string", "format": "name", "priority": 0,
                 "description": "Name must be unique within a namespace."}
@@ -113,6 +231,9 @@ def _columns(rt: ResourceType) -> list[dict[str, Any]]:
                          "description": c.get("description", ""),
                          "jsonPath": c.get("jsonPath", "")})
     else:
+        for name, col_type, getter in _BUILTIN_COLUMNS.get(rt.kind, []) if rt.builtin else []:
+            cols.append({"name": name, "type": col_type, "format": "", "priority": 0,
+                         "description": name, "getter": getter})
         cols.append(age_col)
     return cols
 
@@ -124,7 +245,10 @@ def to_table(rt: ResourceType, items: list[dict[str, Any]], list_meta: dict[str,
     for obj in items:
         cells: list[Any] = [obj.get("metadata", {}).get("name", "")]
         for c in cols[1:]:
-            cells.append(_cell(json_path(obj, c["jsonPath"]), c["type"]))
+            if "getter" in c:
+                cells.append(c["getter"](obj))
+            else:
+                cells.append(_cell(json_path(obj, c["jsonPath"]), c["type"]))
         row: dict[str, Any] = {"cells": cells}
         if include_object == "Object":
             row["object"] = obj
@@ -139,6 +263,7 @@ def to_table(rt: ResourceType, items: list[dict[str, Any]], list_meta: dict[str,
         "kind": "Table",
         "apiVersion": "meta.k8s.io/v1",
         "metadata": list_meta,
-        "columnDefinitions": [{k: v for k, v in c.items() if k != "jsonPath"} for c in cols],
+        "columnDefinitions": [{k: v for k, v in c.items() if k not in ("jsonPath", "getter")}
+                              for c in cols],
         "rows": rows,
     }

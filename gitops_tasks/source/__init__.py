@@ -12,7 +12,8 @@ from gitops_tasks.source.credentials import (
     credentials_from_secrets,
     match_credentials,
 )
-from gitops_tasks.source.mirror import GitMirrors, MirrorStats
+from gitops_tasks.source.fetching import MirrorStats
+from gitops_tasks.source.mirror import GitMirrors
 from gitops_tasks.source.safety import resolve_app_path
 from gitops_tasks.source.urls import normalize_repo_url, redact
 

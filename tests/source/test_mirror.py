@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gitops_tasks.errors import PermanentError, RevisionNotFound
+from gitops_tasks.errors import InvalidApplication, PermanentError, RevisionNotFound
 from gitops_tasks.settings import GitSettings
 from gitops_tasks.source import GitMirrors
 from tests.source.gitservers import GitDaemon, Origin, git
@@ -125,6 +125,14 @@ def test_invalid_revision_names_are_refused(origin: Origin, mirrors: GitMirrors,
                                             revision: str) -> None:
     with pytest.raises(RevisionNotFound, match="not a valid"):
         mirrors.resolve(origin.file_url, revision)
+    assert mirrors.stats.ls_remotes == 0
+
+
+@pytest.mark.parametrize("repo_url", ["--upload-pack=touch /tmp/pwned", "ext::sh -c touch% /tmp/x",
+                                      "fd::17", "ftp://example.com/repo.git", ""])
+def test_urls_that_could_run_commands_are_refused(mirrors: GitMirrors, repo_url: str) -> None:
+    with pytest.raises(InvalidApplication, match=r"spec\.source\.repoURL"):
+        mirrors.resolve(repo_url, "main")
     assert mirrors.stats.ls_remotes == 0
 
 
