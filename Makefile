@@ -34,6 +34,7 @@ run: install
 
 bench: install
 	$(BIN)/python bench/kubesim_apply.py
+	$(BIN)/python bench/render.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info

@@ -36,6 +36,6 @@ def configure(*, json: bool = False, level: str = "INFO") -> None:
 
 
 def get_logger(**bound: Any) -> Any:
-    if not _configured:
-        configure()
-    return structlog.get_logger().bind(**bound)
+    """A lazy logger: modules create theirs at import time, before the process has called
+    `configure()`, and it must still obey that configuration."""
+    return structlog.get_logger(**bound)

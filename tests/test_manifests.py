@@ -1,0 +1,147 @@
+"""From Application to manifests: the render cache in Redis, and credentials from the cluster."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gitops_tasks import errors
+from gitops_tasks.manifests import ManifestSource
+from gitops_tasks.model import keys, parse_application
+from gitops_tasks.render.cache import RenderCache
+from gitops_tasks.repo_credentials import ClusterRepoCredentials
+from gitops_tasks.settings import GitSettings
+from gitops_tasks.source import GitMirrors
+from kubesim.server import KubeSim
+from tests.source.gitservers import GitHTTPServer, Origin
+
+from .kubesim.http import call
+
+DEPLOY = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, image: "nginx:1.27"}]}
+"""
+
+
+def application(repo_url: str, name: str = "web", path: str = "apps/web") -> Any:
+    return parse_application({
+        "apiVersion": keys.API_VERSION, "kind": "Application", "metadata": {"name": name},
+        "spec": {"source": {"repoURL": repo_url, "path": path, "targetRevision": "main"},
+                 "destination": {"server": "https://kubernetes.default.svc",
+                                 "namespace": "prod"}},
+    })
+
+
+@pytest.fixture
+def origin(tmp_path: Path) -> Origin:
+    repo = Origin(tmp_path / "served", tmp_path / "work", "repo")
+    repo.commit({"apps/web/deploy.yaml": DEPLOY,
+                 "apps/web/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n"})
+    return repo
+
+
+def test_warm_render_does_no_git_or_tool_work(tmp_path: Path, origin: Origin,
+                                              redis_client: Any) -> None:
+    mirrors = GitMirrors(GitSettings(cache_dir=tmp_path / "cache"))
+    redis_client.flushdb()
+    source = ManifestSource(mirrors, RenderCache(redis_client))
+    app = application(origin.file_url)
+    cold = source.manifests(app)
+    assert not cold.cached and cold.revision == origin.git("rev-parse", "HEAD")
+    assert sorted(o["kind"] for o in cold.manifests) == ["ConfigMap", "Deployment"]
+    exports = mirrors.stats.exports
+    warm = source.manifests(app, sha=cold.revision)
+    assert warm.cached and warm.manifests == cold.manifests
+    assert mirrors.stats.exports == exports
+    # Another process's cache (a fresh ManifestSource, fresh mirrors) hits the same entry.
+    other_mirrors = GitMirrors(GitSettings(cache_dir=tmp_path / "other-cache"))
+    other = ManifestSource(other_mirrors, RenderCache(redis_client))
+    hit = other.manifests(app, sha=cold.revision)
+    assert hit.cached and other_mirrors.stats.exports == 0
+    assert not (tmp_path / "other-cache" / "trees").exists()
+    # A new commit is a new key.
+    origin.commit({"apps/web/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: d}\n"})
+    new = source.manifests(app)
+    assert not new.cached and new.revision != cold.revision
+    assert {o["metadata"]["name"] for o in new.manifests} == {"web", "d"}
+    # Same repo and commit, other app name: its own entry (tracking differs).
+    other_app = source.manifests(application(origin.file_url, name="web2"), sha=new.revision)
+    assert not other_app.cached
+    assert other_app.manifests[0]["metadata"]["labels"][keys.APP_LABEL] == "web2"
+
+
+def test_redis_down_still_renders(tmp_path: Path, origin: Origin) -> None:
+    import redis
+
+    dead = redis.Redis(port=1, socket_connect_timeout=0.2)
+    source = ManifestSource(GitMirrors(GitSettings(cache_dir=tmp_path / "c")), RenderCache(dead))
+    assert len(source.manifests(application(origin.file_url)).manifests) == 2
+
+
+def test_errors_name_the_app(tmp_path: Path, origin: Origin) -> None:
+    source = ManifestSource(GitMirrors(GitSettings(cache_dir=tmp_path / "c")))
+    with pytest.raises(errors.RevisionNotFound) as info:
+        source.manifests(application(origin.file_url), "gone")
+    assert info.value.app == "web" and "gone" in str(info.value)
+    with pytest.raises(errors.AppPathNotFound) as missing:
+        source.manifests(application(origin.file_url, path="apps/nope"))
+    assert missing.value.app == "web" and "apps/nope" in str(missing.value)
+
+
+@pytest.fixture
+def private_server(tmp_path: Path) -> Iterator[tuple[GitHTTPServer, Origin]]:
+    origin = Origin(tmp_path / "served", tmp_path / "work", "private")
+    origin.commit({"apps/web/deploy.yaml": DEPLOY})
+    server = GitHTTPServer(tmp_path / "served", "bob", "tok-123")
+    yield server, origin
+    server.stop()
+
+
+def test_credentials_come_from_labelled_secrets(
+    tmp_path: Path, kubesim: KubeSim, api_client: Any,
+    private_server: tuple[GitHTTPServer, Origin],
+) -> None:
+    server, _origin = private_server
+    url = server.url("private")
+    control = f"ctl-{uuid.uuid4().hex[:8]}"
+    call(kubesim.url, "POST", "/api/v1/namespaces",
+         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": control}})
+    creds = ClusterRepoCredentials(api_client, control, ttl=0)
+    source = ManifestSource(GitMirrors(GitSettings(cache_dir=tmp_path / "c", timeout=10),
+                                       credentials=creds))
+    with pytest.raises(errors.AuthenticationFailed) as denied:
+        source.manifests(application(url))
+    assert "tok-123" not in str(denied.value)
+    # Argo CD's label and a URL-prefix template ("repo-creds") work.
+    b64 = {k: base64.b64encode(v.encode()).decode() for k, v in {
+        "url": f"http://127.0.0.1:{server.port}/", "username": "bob",
+        "password": "tok-123"}.items()}
+    r = call(kubesim.url, "POST", f"/api/v1/namespaces/{control}/secrets", {
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "creds",
+                     "labels": {keys.ARGO_SECRET_TYPE_LABEL: keys.SECRET_TYPE_REPO_CREDS}},
+        "data": b64})
+    assert r.status == 201
+    rendered = source.manifests(application(url))
+    assert rendered.manifests[0]["kind"] == "Deployment"
+    # Wrong password in an exact "repository" secret wins over the template and is refused.
+    call(kubesim.url, "POST", f"/api/v1/namespaces/{control}/secrets", {
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "exact",
+                     "labels": {keys.SECRET_TYPE_LABEL: keys.SECRET_TYPE_REPOSITORY}},
+        "stringData": {"url": url, "username": "bob", "password": "wrong"}})
+    fresh = ManifestSource(GitMirrors(GitSettings(cache_dir=tmp_path / "c2", timeout=10),
+                                      credentials=creds))
+    with pytest.raises(errors.AuthenticationFailed):
+        fresh.manifests(application(url))
