@@ -20,14 +20,12 @@ from pathlib import Path
 
 import redis
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from gitops_tasks.log import configure  # noqa: E402
-from gitops_tasks.manifests import ManifestSource  # noqa: E402
-from gitops_tasks.model import keys, parse_application  # noqa: E402
-from gitops_tasks.render.cache import RenderCache  # noqa: E402
-from gitops_tasks.settings import GitSettings  # noqa: E402
-from gitops_tasks.source import GitMirrors  # noqa: E402
+from gitops_tasks.log import configure
+from gitops_tasks.manifests import ManifestSource
+from gitops_tasks.model import keys, parse_application
+from gitops_tasks.render.cache import RenderCache
+from gitops_tasks.settings import GitSettings
+from gitops_tasks.source import GitMirrors
 
 RESOURCES = """\
 apiVersion: v1
