@@ -695,8 +695,9 @@ def _role_binding(obj: JSON, _: ClusterIPAllocator | None) -> None:
         if not subject.get("apiGroup"):
             if subject.get("kind") in ("User", "Group"):
                 subject["apiGroup"] = _RBAC_GROUP
-            elif subject.get("kind") == "ServiceAccount":
-                subject["apiGroup"] = ""
+            else:
+                # ServiceAccounts have the empty group, which JSON (omitempty) leaves out.
+                subject.pop("apiGroup", None)
 
 
 _Handler = Callable[[JSON, ClusterIPAllocator | None], None]

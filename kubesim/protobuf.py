@@ -16,7 +16,7 @@ order of each table is the Go struct order, which is also the order kubectl's JS
 What "absent" means: Go's generated marshaller writes every non-pointer field, even when it is
 "" / 0 / false, while pointer fields are written only when set. JSON clients send those non-pointer
 zeros as omitted (`omitempty`), so a non-pointer scalar that decodes to its zero value is dropped
-and only pointer fields (`ptr=True`) and the few numbers whose JSON tag lacks `omitempty`
+and only pointer fields (`ptr=True`) and the few values whose JSON tag lacks `omitempty`
 (`always=True`, e.g. `containerPort`, a PDB's `disruptionsAllowed`) keep explicit zeros. Non-pointer
 structs are kept even when empty, as Go's JSON encoder also always writes them (`strategy: {}`,
 `status: {}`).
@@ -210,8 +210,8 @@ class Field:
     inline: bool = False
 
 
-def _s(name: str, *, ptr: bool = False) -> Field:
-    return Field(name, STR, ptr=ptr)
+def _s(name: str, *, ptr: bool = False, always: bool = False) -> Field:
+    return Field(name, STR, ptr=ptr, always=always)
 
 
 def _ss(name: str) -> Field:
@@ -844,7 +844,7 @@ MESSAGES: dict[str, Message] = {
     "PodFailurePolicyOnExitCodesRequirement": {
         1: _s("containerName", ptr=True), 2: _s("operator"), 3: _i32("values", repeated=True),
     },
-    "PodFailurePolicyOnPodConditionsPattern": {1: _s("type"), 2: _s("status")},
+    "PodFailurePolicyOnPodConditionsPattern": {1: _s("type"), 2: _s("status", always=True)},
     "SuccessPolicy": {1: _ms("rules", "SuccessPolicyRule")},
     "SuccessPolicyRule": {
         1: _s("succeededIndexes", ptr=True), 2: _i32("succeededCount", ptr=True),
@@ -1283,15 +1283,18 @@ def _time(field: Field, data: bytes) -> str | None:
             nanos = _signed32(_expect_int(wire_type, value, field.name))
     try:
         when = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)
-    except OverflowError as exc:
+    except (OverflowError, ValueError) as exc:
         raise ProtobufError(f"time out of range in field {field.name}") from exc
+    # Formatted by hand: strftime("%Y") does not zero-pad years below 1000 everywhere, Go does.
+    stamp = (f"{when.year:04d}-{when.month:02d}-{when.day:02d}"
+             f"T{when.hour:02d}:{when.minute:02d}:{when.second:02d}")
     if field.kind == TIME:
         # metav1.Time keeps whole seconds only (its Unmarshal drops nanos), RFC 3339 in UTC.
-        return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return stamp + "Z"
     if not 0 <= nanos < 1_000_000_000:
         raise ProtobufError(f"nanos out of range in field {field.name}")
     # metav1.MicroTime: RFC 3339 with exactly six fractional digits, truncated like Go's Format.
-    return when.strftime("%Y-%m-%dT%H:%M:%S") + f".{nanos // 1000:06d}Z"
+    return f"{stamp}.{nanos // 1000:06d}Z"
 
 
 def _raw_json(field: Field, data: bytes) -> Any:

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import yaml
 from aiohttp import web
 
-from . import discovery, errors, tables, workloads
+from . import discovery, errors, protobuf, tables, workloads
 from .errors import StatusError
 from .registry import Registry, ResourceType
 from .selectors import parse_field_selector, parse_label_selector
@@ -481,6 +481,14 @@ class KubeSim:
     async def _read_body(self, request: web.Request, *, patch: bool) -> tuple[Any, str]:
         ctype = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
         raw = await request.read()
+        if ctype == protobuf.CONTENT_TYPE and not patch:
+            # kubectl's typed commands (create namespace, create configmap...) send protobuf.
+            try:
+                return protobuf.decode(raw), "json"
+            except protobuf.ProtobufError as exc:
+                if exc.unsupported:
+                    raise errors.unsupported_media_type(f"{ctype}: {exc.message}") from exc
+                raise errors.bad_request(f"unable to decode protobuf body: {exc.message}") from exc
         if "protobuf" in ctype or "cbor" in ctype:
             raise errors.unsupported_media_type(ctype)
         if patch:
@@ -625,7 +633,12 @@ class KubeSim:
             return await self._scale(request, t)
         if method == "GET":
             request[VERB] = "get"
-            return _json(self.store.get(rt, t.namespace, t.name))
+            obj = self.store.get(rt, t.namespace, t.name)
+            if "as=Table" in request.headers.get("Accept", ""):
+                return _json(tables.to_table(
+                    rt, [obj], {"resourceVersion": obj["metadata"].get("resourceVersion", "")},
+                    request.query.get("includeObject", "Metadata")))
+            return _json(obj)
         sub = "status" if t.subresource in ("status",) else ""
         if method == "PUT":
             request[VERB] = "update"

@@ -208,7 +208,12 @@ def test_malformed_requests_get_status_errors(kubesim: KubeSim, namespace: str) 
     assert r.status == 400
     r = call(kubesim.url, "POST", base, cm("x"), content_type="text/html")
     assert r.status == 415 and r.reason == "UnsupportedMediaType"
+    # Protobuf bodies are decoded (kubectl's typed commands send them): garbage is a 400,
+    # a protobuf patch a 415.
     r = call(kubesim.url, "POST", base, b"\x0a\x0bk8s",
+             content_type="application/vnd.kubernetes.protobuf")
+    assert r.status == 400 and r.reason == "BadRequest"
+    r = call(kubesim.url, "PATCH", f"{base}/x", b"k8s\x00",
              content_type="application/vnd.kubernetes.protobuf")
     assert r.status == 415
     r = call(kubesim.url, "POST", base, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {}})

@@ -587,3 +587,34 @@ def test_get_watch(kubectl: Kubectl, namespace: str) -> None:
     # --request-timeout ends the watch; kubectl exits cleanly.
     assert proc.returncode == 0, err
     assert out == ""
+
+
+def test_typed_create_commands_send_protobuf_and_work(kubectl: Kubectl, namespace: str) -> None:
+    """`kubectl create <type>` sends protobuf bodies; kubesim decodes them like a real server."""
+    ns = ["-n", namespace]
+    kubectl.run("create", "configmap", "cfg", "--from-literal=a=b", *ns)
+    kubectl.run("create", "secret", "generic", "sec", "--from-literal=p=q", *ns)
+    kubectl.run("create", "serviceaccount", "robot", *ns)
+    kubectl.run("create", "deployment", "web", "--image=nginx:1.27", "--replicas=2",
+                "--port=80", *ns)
+    kubectl.run("create", "service", "clusterip", "web", "--tcp=80:8080", *ns)
+    kubectl.run("create", "role", "reader", "--verb=get,list", "--resource=pods", *ns)
+    kubectl.run("create", "rolebinding", "reader", "--role=reader",
+                "--serviceaccount", f"{namespace}:robot", *ns)
+    cfg = json.loads(kubectl.run("get", "configmap", "cfg", "-o", "json", *ns).stdout)
+    assert cfg["data"] == {"a": "b"}
+    sec = json.loads(kubectl.run("get", "secret", "sec", "-o", "json", *ns).stdout)
+    assert sec["data"] == {"p": "cQ=="} and sec["type"] == "Opaque"
+    dep = json.loads(kubectl.run("get", "deployment", "web", "-o", "json", *ns).stdout)
+    container = dep["spec"]["template"]["spec"]["containers"][0]
+    assert dep["spec"]["replicas"] == 2 and container["image"] == "nginx:1.27"
+    assert container["ports"] == [{"containerPort": 80, "protocol": "TCP"}]
+    svc = json.loads(kubectl.run("get", "service", "web", "-o", "json", *ns).stdout)
+    assert svc["spec"]["ports"][0]["port"] == 80 and svc["spec"]["ports"][0]["targetPort"] == 8080
+    rb = json.loads(kubectl.run("get", "rolebinding", "reader", "-o", "json", *ns).stdout)
+    assert rb["subjects"] == [{"kind": "ServiceAccount", "name": "robot",
+                               "namespace": namespace}]
+    created = f"t-{namespace[2:]}-x"
+    kubectl.run("create", "namespace", created)
+    assert "Active" in kubectl.run("get", "namespace", created).stdout
+    kubectl.run("delete", "namespace", created, timeout=30)

@@ -4,7 +4,9 @@ The ground truth is kubectl itself. A tiny fake API server (discovery documents,
 GET, and a recorder for POST bodies) stands in for a cluster; kubectl sends its typed create
 requests there as `application/vnd.kubernetes.protobuf`, and each recorded body must decode to
 what `kubectl ... --dry-run=client -o json` prints for the same command, modulo the nulls and
-empty values that JSON carries and protobuf cannot.
+empty values that JSON carries and protobuf cannot. One served CronJob has a job template that
+uses most PodSpec and JobSpec fields: `kubectl create job --from` copies it through kubectl's Go
+types into protobuf, which checks those field numbers against kubectl too.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from kubesim.protobuf import (
     MAGIC,
     MESSAGES,
     MSG,
+    STR,
     Field,
     ProtobufError,
     decode,
@@ -234,6 +237,19 @@ def test_pointer_fields_keep_zero_values() -> None:
     assert decode_message(vint(4, 0) + vint(5, 0), "ConfigMap") == {"immutable": False}
 
 
+def test_values_json_always_writes_keep_their_zero() -> None:
+    # Their Go JSON tags have no omitempty, so kubectl's JSON carries the zeros as well.
+    status = vint(1, 0) + vint(3, 0) + vint(4, 0) + vint(5, 0) + vint(6, 0)
+    assert decode_message(status, "PodDisruptionBudgetStatus") == {
+        "disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 0, "expectedPods": 0,
+    }
+    assert decode_message(vint(3, 0), "ContainerPort") == {"containerPort": 0}
+    pattern = ld(1, "DisruptionTarget") + ld(2, "")
+    assert decode_message(pattern, "PodFailurePolicyOnPodConditionsPattern") == {
+        "type": "DisruptionTarget", "status": "",
+    }
+
+
 def test_non_pointer_structs_are_kept_when_empty() -> None:
     # Go's JSON encoder writes these too ("strategy": {}, "status": {}); pointers like emptyDir
     # mean something by merely being there.
@@ -291,6 +307,13 @@ def test_maps_and_bytes() -> None:
     }
 
 
+def test_map_entries_with_missing_key_or_value() -> None:
+    labels = ld(11, ld(1, "only-key")) + ld(11, ld(2, "only-value"))
+    assert decode_message(labels, "ObjectMeta") == {"labels": {"only-key": "", "": "only-value"}}
+    requests = ld(2, ld(1, "cpu"))  # a Quantity value left out is Go's zero Quantity
+    assert decode_message(requests, "ResourceRequirements") == {"requests": {"cpu": "0"}}
+
+
 def test_times() -> None:
     cond = ld(1, "Ready") + ld(3, vint(1, 1_700_000_000) + vint(2, 999_999_999))
     assert decode_message(cond, "JobCondition") == {
@@ -301,6 +324,14 @@ def test_times() -> None:
     assert decode_message(ld(8, vint(1, 0)), "ObjectMeta") == {
         "creationTimestamp": "1970-01-01T00:00:00Z",  # the epoch is not the zero time
     }
+    year_one = -62135596800  # 0001-01-01T00:00:00Z, the earliest time Go's RFC 3339 writes
+    assert decode_message(ld(8, vint(1, year_one)), "ObjectMeta") == {
+        "creationTimestamp": "0001-01-01T00:00:00Z",
+    }
+    with pytest.raises(ProtobufError, match="out of range"):
+        decode_message(ld(8, vint(1, year_one - 1)), "ObjectMeta")
+    with pytest.raises(ProtobufError, match="nanos"):
+        decode_message(ld(3, vint(1, 0) + vint(2, -1)), "LeaseSpec")
 
 
 def test_managed_fields_json() -> None:
@@ -340,6 +371,9 @@ def test_every_referenced_message_exists() -> None:
             assert not fld.msg, f"{owner}.{fld.name}"
         assert not (fld.inline and (fld.repeated or fld.kind != MSG)), f"{owner}.{fld.name}"
         assert not (fld.repeated and fld.ptr), f"{owner}.{fld.name}"
+        assert not (fld.always and (fld.ptr or fld.repeated or fld.kind not in (I32, STR))), (
+            f"{owner}.{fld.name}"
+        )
     for message in KINDS.values():
         assert message in MESSAGES
 
@@ -364,7 +398,7 @@ def test_json_names_are_unique_and_schema_is_acyclic() -> None:
         walk(message, ())
 
 
-def test_numeric_kinds_only_on_varint_types() -> None:
+def test_repeated_number_fields_are_the_known_ones() -> None:
     repeated_numbers = {
         (owner, fld.name) for owner, fld in _message_refs()
         if fld.repeated and fld.kind in (I32, I64, BOOL)
