@@ -65,6 +65,73 @@ def _cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reconciler(args: argparse.Namespace) -> Any:
+    """A reconciler for the current kubeconfig: the destination clusters are its contexts and
+    the Application status lives in the control namespace of its current context."""
+    import os
+
+    from .cluster import Cluster, Destinations, load_api_client
+    from .diff import DryRunCache
+    from .manifests import ManifestSource
+    from .reconcile import AppStore, Reconciler
+    from .render.cache import RenderCache
+    from .source import GitMirrors
+
+    cfg = settings_mod.load()
+    kubeconfig = args.kubeconfig or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or None
+    if kubeconfig is None and Path("~/.kube/config").expanduser().exists():
+        kubeconfig = str(Path("~/.kube/config").expanduser())
+    client = load_api_client(kubeconfig, args.context)
+    destinations = Destinations(client, kubeconfig=kubeconfig,
+                                control_namespace=cfg.control_namespace)
+    control = Cluster(client, name="control")
+    redis_client = _redis_or_none(cfg.redis.url)
+    manifests = ManifestSource(GitMirrors(cfg.git),
+                               RenderCache(redis_client, cfg.redis.render_cache_ttl), cfg.render)
+    return Reconciler(manifests, destinations, apps=AppStore(control, cfg.control_namespace),
+                      dry_run_cache=DryRunCache(redis_client))
+
+
+def _cmd_diff(args: argparse.Namespace) -> int:
+    app = _load_application(args.file)
+    reconciler = _reconciler(args)
+    cmp = reconciler.compare(app, reconciler.load_status(app)[0], revision=args.revision)
+    differs = False
+    for key in sorted(cmp.diffs):
+        diff = cmp.diffs[key]
+        if diff.status.value == "Synced":
+            continue
+        differs = True
+        print(f"===== {key} ({diff.status.value}) =====")
+        text = diff.text()
+        if text:
+            print(text.rstrip("\n"))
+    for key, owner in sorted(cmp.shared.items()):
+        differs = True
+        print(f"===== {key} (owned by application {owner}: not compared) =====")
+    for key, message in sorted(cmp.errors.items()):
+        print(f"error: {key}: {message}", file=sys.stderr)
+    if cmp.errors:
+        return 2
+    return 1 if differs else 0
+
+
+def _cmd_sync(args: argparse.Namespace) -> int:
+    app = _load_application(args.file)
+    reconciler = _reconciler(args)
+    outcome = reconciler.sync(app, revision=args.revision, prune=args.prune or None,
+                              dry_run=args.dry_run, force=args.force or None,
+                              initiated_by="cli")
+    rows = [("KIND", "NAMESPACE", "NAME", "RESULT", "MESSAGE")]
+    for r in outcome.results:
+        rows.append((r.key.group_kind, r.key.namespace, r.key.name, r.result, r.message))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4])
+    print(f"\n{app.name}: {outcome.phase} at {outcome.revision[:12] or '-'}: {outcome.message}")
+    return 0 if outcome.succeeded else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gitops-tasks",
@@ -78,6 +145,24 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--revision", help="branch, tag or commit (default: targetRevision)")
     render.add_argument("--no-cache", action="store_true", help="do not use the Redis cache")
     render.set_defaults(func=_cmd_render)
+
+    def cluster_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("-f", "--file", required=True, help="Application manifest (- for stdin)")
+        p.add_argument("--revision", help="branch, tag or commit (default: targetRevision)")
+        p.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG)")
+        p.add_argument("--context", help="kubeconfig context of the control cluster")
+
+    diff = sub.add_parser("diff", help="show what differs between Git and the cluster "
+                                       "(exit 0: none, 1: differences, 2: error)")
+    cluster_args(diff)
+    diff.set_defaults(func=_cmd_diff)
+    sync = sub.add_parser("sync", help="apply Git to the cluster in-process")
+    cluster_args(sync)
+    sync.add_argument("--prune", action="store_true", help="delete what was removed from Git")
+    sync.add_argument("--dry-run", action="store_true", help="report only; change nothing")
+    sync.add_argument("--force", action="store_true",
+                      help="take over fields other managers changed (server-side apply force)")
+    sync.set_defaults(func=_cmd_sync)
     return parser
 
 
@@ -99,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except GitOpsError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return 2 if args.command == "diff" else 1
 
 
 if __name__ == "__main__":

@@ -6,6 +6,11 @@ Each error names the application it concerns (when known) and says what to do ab
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # model imports this module: a runtime import would be circular
+    from .model.resources import ResourceKey
+
 
 class GitOpsError(Exception):
     """Base of every error gitops-tasks raises on purpose."""
@@ -101,3 +106,86 @@ class RenderError(PermanentError):
 
 class ToolTimeout(RenderError):
     """A rendering tool (kustomize, helm, a plugin) ran past its timeout and was killed."""
+
+
+# ----------------------------------------------------------------------------- cluster API
+# Raised by `gitops_tasks.cluster` only; defined here so the engine layers (diff, health, sync)
+# can catch them without importing the cluster package (and with it the kubernetes client).
+
+
+class ApiError(GitOpsError):
+    """A request to a Kubernetes API server failed.
+
+    `resource` names the object concerned (None for discovery and transport failures),
+    `status` is the HTTP status (0 when no response came), `reason` the Status reason
+    (`Invalid`, `Forbidden`, ...) and `cluster` the destination's name.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        resource: ResourceKey | None = None,
+        status: int = 0,
+        reason: str = "",
+        cluster: str = "",
+        app: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        # Cooperative: the next class in the MRO is TransientError or PermanentError.
+        super().__init__(message, app=app, **kwargs)
+        self.resource = resource
+        self.status = status
+        self.reason = reason
+        self.cluster = cluster
+
+
+class ApiTransient(ApiError, TransientError):
+    """5xx, 429, timeouts, refused or reset connections: retry later (`retry_after` when the
+    server said how long to wait)."""
+
+
+class ApiPermanent(ApiError, PermanentError):
+    """The server refused the request for a reason retrying will not fix."""
+
+
+class ApiInvalid(ApiPermanent):
+    """422: the object fails validation; `causes` holds (field, message) pairs."""
+
+    def __init__(self, message: str, *, causes: list[tuple[str, str]] | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.causes = causes or []
+
+
+class ApiForbidden(ApiPermanent):
+    """403: RBAC denies the request, or the namespace is being deleted (NamespaceTerminating)."""
+
+
+class ApiUnauthorized(ApiForbidden):
+    """401: the cluster rejected the credentials themselves."""
+
+
+class ApiNotFound(ApiPermanent):
+    """404 on a write: the namespace or the object to change does not exist."""
+
+
+class UnknownKind(ApiPermanent):
+    """The server serves no such apiVersion/kind, even after a discovery refresh."""
+
+
+class ApiConflict(ApiPermanent):
+    """409. For a server-side apply `fields` lists the (manager, field path) pairs another
+    field manager owns (apply with force to take them over); for a create the object already
+    exists (`reason == "AlreadyExists"`); otherwise a write raced another (`reason ==
+    "Conflict"`, no fields)."""
+
+    def __init__(self, message: str, *, fields: list[tuple[str, str]] | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.fields = fields or []
+
+
+class ApiBadRequest(ApiPermanent):
+    """400 (and 405/406/415): the request itself is malformed, usually a bug on our side or a
+    manifest the server cannot decode."""

@@ -1,6 +1,48 @@
-"""Cluster access: the only importer of the `kubernetes` client."""
+"""Cluster access: the only importer of the `kubernetes` client.
 
-from .config import api_client_from_kubeconfig, load_api_client
+The engine and the task layer call `Destinations.resolve()` (or build a `Cluster` on the
+default ApiClient) and then work with plain dicts; errors are the `Api*` classes of
+`gitops_tasks.errors`, re-exported here.
+"""
+
+from ..errors import (
+    ApiBadRequest,
+    ApiConflict,
+    ApiError,
+    ApiForbidden,
+    ApiInvalid,
+    ApiNotFound,
+    ApiPermanent,
+    ApiTransient,
+    ApiUnauthorized,
+    UnknownKind,
+)
+from .client import Cluster
+from .config import api_client_from_cluster_config, api_client_from_kubeconfig, load_api_client
+from .destinations import IN_CLUSTER_NAME, IN_CLUSTER_SERVER, Destinations
+from .discovery import ResourceInfo
 from .secrets import list_secrets
+from .throttling import TokenBucket
 
-__all__ = ["api_client_from_kubeconfig", "list_secrets", "load_api_client"]
+__all__ = [
+    "IN_CLUSTER_NAME",
+    "IN_CLUSTER_SERVER",
+    "ApiBadRequest",
+    "ApiConflict",
+    "ApiError",
+    "ApiForbidden",
+    "ApiInvalid",
+    "ApiNotFound",
+    "ApiPermanent",
+    "ApiTransient",
+    "ApiUnauthorized",
+    "Cluster",
+    "Destinations",
+    "ResourceInfo",
+    "TokenBucket",
+    "UnknownKind",
+    "api_client_from_cluster_config",
+    "api_client_from_kubeconfig",
+    "list_secrets",
+    "load_api_client",
+]

@@ -1,0 +1,121 @@
+"""HTTP requests to one API server through an official `kubernetes.client.ApiClient`.
+
+Used by `Cluster` (and its discovery) for every request. It reuses the ApiClient's urllib3 pool
+(TLS, client certificates, proxy) and its configured credentials, but sends raw JSON and parses
+the answer with `json.loads`: no model classes, no `sanitize_for_serialization` walk over large
+objects. It calls the pool directly rather than `ApiClient.call_api` because only the pool
+accepts per-request `retries`: the client's pool would otherwise retry reads up to three times
+on its own, hiding timeouts from the task layer (which owns retries) and multiplying the load on
+a server that is already slow.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import urllib3
+
+from ..model.resources import ResourceKey
+from . import errors
+from .throttling import TokenBucket
+
+USER_AGENT = "gitops-tasks"
+JSON = "application/json"
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    body: Any  # the decoded JSON document (an error Status for accepted error codes)
+
+
+class Transport:
+    """Counts, throttles, sends and classifies; one per Cluster, shared by its threads."""
+
+    def __init__(
+        self,
+        api_client: Any,
+        *,
+        cluster: str,
+        qps: float,
+        burst: int,
+        timeout: float,
+    ) -> None:
+        self.api_client = api_client
+        self.configuration = api_client.configuration
+        self.server = str(self.configuration.host).rstrip("/")
+        self.cluster = cluster
+        self.timeout = timeout
+        self.limiter = TokenBucket(qps, burst)
+        self._pool = api_client.rest_client.pool_manager
+        self._timeout = urllib3.Timeout(total=timeout)
+        self._count_lock = threading.Lock()
+        self.requests = 0
+
+    def _headers(self, content_type: str | None) -> dict[str, str]:
+        headers = {str(k): str(v) for k, v in self.api_client.default_headers.items()}
+        headers["User-Agent"] = USER_AGENT
+        headers["Accept"] = JSON
+        if content_type:
+            headers["Content-Type"] = content_type
+        # Read per request: kubeconfig exec/OIDC credentials refresh through a hook that
+        # `auth_settings()` calls when the token expires.
+        for setting in self.configuration.auth_settings().values():
+            if setting.get("in") == "header" and setting.get("value"):
+                headers[str(setting["key"])] = str(setting["value"])
+        return headers
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, str] | None = None,
+        body: Any = None,
+        content_type: str = JSON,
+        verb: str,
+        resource: ResourceKey | None = None,
+        accept: Iterable[int] = (),
+    ) -> Response:
+        """Send one request; 2xx and the statuses in `accept` return, others raise ApiError."""
+        url = self.server + path
+        if query:
+            url += "?" + urlencode(query)
+        data = None if body is None else json.dumps(body, separators=(",", ":")).encode()
+        self.limiter.acquire()
+        with self._count_lock:
+            self.requests += 1
+        try:
+            resp = self._pool.urlopen(
+                method,
+                url,
+                body=data,
+                headers=self._headers(content_type if data is not None else None),
+                timeout=self._timeout,
+                retries=False,
+                redirect=False,
+                preload_content=True,
+            )
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise errors.from_transport(exc, verb=verb, resource=resource,
+                                        cluster=self.cluster, server=self.server,
+                                        timeout=self.timeout) from exc
+        status = int(resp.status)
+        raw: bytes = resp.data
+        if 200 <= status < 300 or status in accept:
+            try:
+                return Response(status, json.loads(raw) if raw else None)
+            except ValueError as exc:
+                if status >= 300:
+                    return Response(status, errors.parse_status(raw))
+                raise errors.ApiTransient(
+                    f"{verb} on cluster {self.cluster}: undecodable answer from {self.server}: "
+                    f"{errors.trim(raw.decode('utf-8', 'replace'))}",
+                    resource=resource, status=status, cluster=self.cluster) from exc
+        raise errors.from_response(status, raw, resp.headers, verb=verb, resource=resource,
+                                   cluster=self.cluster)

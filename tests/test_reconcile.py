@@ -1,0 +1,474 @@
+"""The scenarios that make GitOps worth having, end to end: real git, kubesim over HTTP, Redis.
+
+Each test gets its own repository, control namespace and destination namespaces, so tests run
+in parallel against the session's kubesim.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from gitops_tasks.cluster import Cluster, Destinations
+from gitops_tasks.diff import DryRunCache
+from gitops_tasks.manifests import ManifestSource
+from gitops_tasks.model import Application, keys, parse_application
+from gitops_tasks.model import status as st
+from gitops_tasks.reconcile import AppStore, Reconciler
+from gitops_tasks.render.cache import RenderCache
+from gitops_tasks.settings import GitSettings
+from gitops_tasks.source import GitMirrors
+from kubesim.server import KubeSim
+from tests.source.gitservers import Origin
+
+from .kubesim.http import call
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def deployment(name: str, image: str = "nginx:1.27", labels: dict[str, str] | None = None,
+               replicas: int | None = 2, **annotations: str) -> str:
+    doc: dict[str, Any] = {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "labels": {"app": name, **(labels or {})}},
+        "spec": {"selector": {"matchLabels": {"app": name}},
+                 "template": {"metadata": {"labels": {"app": name}},
+                              "spec": {"containers": [{"name": "main", "image": image}]}}},
+    }
+    if replicas is not None:
+        doc["spec"]["replicas"] = replicas
+    if annotations:
+        doc["metadata"]["annotations"] = {k.replace("__", "/").replace("_", "-"): v
+                                          for k, v in annotations.items()}
+    return yaml.safe_dump(doc)
+
+
+def configmap(name: str, data: dict[str, str] | None = None,
+              annotations: dict[str, str] | None = None) -> str:
+    meta: dict[str, Any] = {"name": name}
+    if annotations:
+        meta["annotations"] = annotations
+    return yaml.safe_dump({"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta,
+                           "data": data or {"k": "v"}})
+
+
+class Env:
+    """One test's world: a repo, a control namespace, a reconciler."""
+
+    def __init__(self, kubesim: KubeSim, api_client: Any, redis_client: Any, tmp: Path) -> None:
+        self.kubesim = kubesim
+        self.id = uuid.uuid4().hex[:8]
+        self.control = f"ctl-{self.id}"
+        self.dest = f"dst-{self.id}"
+        for ns in (self.control, self.dest):
+            call(kubesim.url, "POST", "/api/v1/namespaces",
+                 {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+        self.origin = Origin(tmp / "served", tmp / "work", "repo")
+        self.cluster = Cluster(api_client, name="in-cluster")
+        self.apps = AppStore(self.cluster, self.control)
+        self.reconciler = Reconciler(
+            ManifestSource(GitMirrors(GitSettings(cache_dir=tmp / "cache")),
+                           RenderCache(redis_client)),
+            Destinations(api_client, control_namespace=self.control),
+            apps=self.apps,
+            dry_run_cache=DryRunCache(redis_client),
+            hook_timeout=30,
+        )
+
+    def commit(self, files: dict[str, str | None], message: str = "change") -> str:
+        for path, content in files.items():
+            if content is None:
+                (self.origin.work / path).unlink()
+        return self.origin.commit({p: c for p, c in files.items() if c is not None}, message)
+
+    def app(self, name: str, path: str, *, automated: dict[str, Any] | None = None,
+            depends_on: list[str] | None = None, sync_options: list[str] | None = None,
+            **spec: Any) -> Application:
+        obj: dict[str, Any] = {
+            "apiVersion": keys.API_VERSION, "kind": "Application",
+            "metadata": {"name": name, "namespace": self.control},
+            "spec": {"source": {"repoURL": self.origin.file_url, "path": path,
+                                "targetRevision": "main"},
+                     "destination": {"server": "https://kubernetes.default.svc",
+                                     "namespace": self.dest},
+                     **spec},
+        }
+        policy: dict[str, Any] = {}
+        if automated is not None:
+            policy["automated"] = automated
+        if sync_options:
+            policy["syncOptions"] = sync_options
+        if policy:
+            obj["spec"]["syncPolicy"] = policy
+        if depends_on:
+            obj["spec"]["dependsOn"] = depends_on
+        r = call(self.kubesim.url, "POST",
+                 f"/apis/gitops-tasks.io/v1alpha1/namespaces/{self.control}/applications", obj)
+        assert r.status == 201, r.body
+        return parse_application(r.body)
+
+    def status(self, name: str) -> dict[str, Any]:
+        obj = self.apps.get(name)
+        assert obj is not None
+        return dict(obj.get("status") or {})
+
+    def live(self, kind_path: str, name: str, ns: str | None = None) -> dict[str, Any] | None:
+        ns = ns or self.dest
+        r = call(self.kubesim.url, "GET", kind_path.format(ns=ns) + f"/{name}")
+        return r.body if r.status == 200 else None
+
+    def wait(self, predicate: Callable[[], bool], timeout: float = 15) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(0.1)
+        raise AssertionError("condition not reached in time")
+
+
+DEPLOY = "/apis/apps/v1/namespaces/{ns}/deployments"
+CM = "/api/v1/namespaces/{ns}/configmaps"
+
+
+@pytest.fixture(scope="session")
+def application_crd(kubesim: KubeSim) -> None:
+    crd = yaml.safe_load((ROOT / "deploy/crds/application.yaml").read_text())
+    r = call(kubesim.url, "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
+    assert r.status in (201, 409), r.body
+
+
+@pytest.fixture
+def env(kubesim: KubeSim, api_client: Any, redis_client: Any, tmp_path: Path,
+        application_crd: None) -> Iterator[Env]:
+    yield Env(kubesim, api_client, redis_client, tmp_path)
+
+
+WIDGET_CRD = """\
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.%(g)s}
+spec:
+  group: %(g)s
+  scope: Namespaced
+  names: {plural: widgets, singular: widget, kind: Widget}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec: {type: object, x-kubernetes-preserve-unknown-fields: true}
+"""
+
+
+def test_first_sync_of_a_multi_kind_app_in_order(env: Env) -> None:
+    group = f"w{env.id}.example.com"
+    ns2 = f"extra-{env.id}"
+    env.commit({
+        "app/ns.yaml": yaml.safe_dump({"apiVersion": "v1", "kind": "Namespace",
+                                       "metadata": {"name": ns2}}),
+        "app/crd.yaml": WIDGET_CRD % {"g": group},
+        "app/widget.yaml": yaml.safe_dump({"apiVersion": f"{group}/v1", "kind": "Widget",
+                                           "metadata": {"name": "w1"}, "spec": {"size": 3}}),
+        "app/cm.yaml": configmap("settings"),
+        "app/secret.yaml": yaml.safe_dump({"apiVersion": "v1", "kind": "Secret",
+                                           "metadata": {"name": "creds"},
+                                           "stringData": {"password": "hunter2"}}),
+        "app/svc.yaml": yaml.safe_dump({"apiVersion": "v1", "kind": "Service",
+                                        "metadata": {"name": "web"},
+                                        "spec": {"selector": {"app": "web"},
+                                                 "ports": [{"port": 80}]}}),
+        "app/deploy.yaml": deployment("web"),
+    })
+    app = env.app("multi", "app")
+    cmp, due = env.reconciler.refresh(app)
+    assert cmp is not None and cmp.sync_status == "OutOfSync" and not due
+    outcome = env.reconciler.sync(app)
+    assert outcome.succeeded, outcome.message
+    order = [r.key.kind for r in outcome.results]
+    assert order.index("Namespace") < order.index("CustomResourceDefinition") < order.index(
+        "Widget")
+    assert order.index("ConfigMap") < order.index("Service") < order.index("Deployment")
+    assert all(r.result == st.APPLIED for r in outcome.results)
+    assert env.live(CM, "settings") is not None
+    widget = call(env.kubesim.url, "GET",
+                  f"/apis/{group}/v1/namespaces/{env.dest}/widgets/w1").body
+    assert widget["spec"] == {"size": 3}
+    assert widget["metadata"]["annotations"][keys.TRACKING_ANNOTATION] == (
+        f"multi:{group}/Widget:{env.dest}/w1")
+    env.wait(lambda: (env.reconciler.refresh(app)[0] or pytest.fail()).health.status.value
+             == "Healthy")
+    status = env.status("multi")
+    assert status["sync"]["status"] == "Synced"
+    assert status["health"]["status"] == "Healthy"
+    assert status["sync"]["revision"] == env.origin.git("rev-parse", "HEAD")
+    assert len(status["history"]) == 1
+    assert status["operationState"]["phase"] == "Succeeded"
+    kinds = {r["kind"] for r in status["resources"]}
+    assert {"Namespace", "CustomResourceDefinition", "Widget", "Deployment"} <= kinds
+    # Nothing changed: a refresh performs no dry-run and writes nothing.
+    rv = env.apps.get("multi")["metadata"]["resourceVersion"]  # type: ignore[index]
+    cmp2, _ = env.reconciler.refresh(app)
+    assert cmp2 is not None and cmp2.dry_runs == 0 and cmp2.sync_status == "Synced"
+    assert env.apps.get("multi")["metadata"]["resourceVersion"] == rv  # type: ignore[index]
+    call(env.kubesim.url, "DELETE",
+         f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.{group}")
+
+
+def test_image_change_and_removed_field(env: Env) -> None:
+    env.commit({"app/deploy.yaml": deployment("web", labels={"tier": "front"})})
+    app = env.app("web", "app")
+    assert env.reconciler.sync(app).succeeded
+    assert env.live(DEPLOY, "web")["metadata"]["labels"]["tier"] == "front"  # type: ignore[index]
+    env.commit({"app/deploy.yaml": deployment("web", image="nginx:1.28")})
+    cmp, _ = env.reconciler.refresh(app)
+    assert cmp is not None
+    diff = next(d for k, d in cmp.diffs.items() if k.kind == "Deployment")
+    assert diff.status.value == "OutOfSync"
+    assert "/spec/template/spec/containers/0/image" in diff.paths
+    assert "/metadata/labels/tier" in diff.paths
+    assert "nginx:1.28" in diff.text()
+    outcome = env.reconciler.sync(app)
+    assert outcome.succeeded and outcome.results[0].result == st.APPLIED
+    live = env.live(DEPLOY, "web")
+    assert live is not None
+    assert live["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.28"
+    assert "tier" not in live["metadata"]["labels"]
+
+
+def test_deleted_file_is_pruned_or_reported(env: Env) -> None:
+    env.commit({"a/cm.yaml": configmap("keep"), "a/old.yaml": configmap("old"),
+                "b/cm.yaml": configmap("keep-b"), "b/old.yaml": configmap("old-b")})
+    pruning = env.app("pruning", "a", automated={"prune": True})
+    reporting = env.app("reporting", "b")
+    assert env.reconciler.sync(pruning).succeeded
+    assert env.reconciler.sync(reporting).succeeded
+    env.commit({"a/old.yaml": None, "b/old.yaml": None})
+    outcome = env.reconciler.sync(pruning)
+    assert outcome.succeeded
+    assert any(r.key.name == "old" and r.result == st.PRUNED for r in outcome.results)
+    assert env.live(CM, "old") is None
+    cmp, _ = env.reconciler.refresh(reporting)
+    assert cmp is not None and cmp.sync_status == "OutOfSync"
+    entry = next(r for r in env.status("reporting")["resources"] if r["name"] == "old-b")
+    assert entry["requiresPruning"] is True
+    outcome = env.reconciler.sync(reporting)
+    assert any(r.key.name == "old-b" and r.result == st.PRUNE_SKIPPED for r in outcome.results)
+    assert env.live(CM, "old-b") is not None
+
+
+def test_kubectl_edit_drift_is_detected_and_self_healed(env: Env) -> None:
+    env.commit({"heal/deploy.yaml": deployment("healme"),
+                "report/deploy.yaml": deployment("reportme")})
+    healing = env.app("healing", "heal", automated={"selfHeal": True})
+    reporting = env.app("reporting", "report", automated={})
+    for app in (healing, reporting):
+        assert env.reconciler.sync(app).succeeded
+        env.reconciler.refresh(app)
+    for name in ("healme", "reportme"):
+        r = call(env.kubesim.url, "PATCH", DEPLOY.format(ns=env.dest) + f"/{name}",
+                 {"spec": {"template": {"spec": {"containers": [
+                     {"name": "main", "image": "evil:1"}]}}}},
+                 content_type="application/strategic-merge-patch+json",
+                 fieldManager="kubectl-edit")
+        assert r.status == 200
+    cmp, due = env.reconciler.refresh(reporting)
+    assert cmp is not None and cmp.sync_status == "OutOfSync" and due is False
+    cmp, due = env.reconciler.refresh(healing)
+    assert cmp is not None and cmp.sync_status == "OutOfSync" and due is True
+    assert env.reconciler.sync(healing).succeeded
+    healed = env.live(DEPLOY, "healme")
+    assert healed["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.27"  # type: ignore[index]
+    drifted = env.live(DEPLOY, "reportme")
+    assert drifted["spec"]["template"]["spec"]["containers"][0]["image"] == "evil:1"  # type: ignore[index]
+
+
+def test_hpa_owned_replicas_is_not_drift(env: Env) -> None:
+    env.commit({"app/deploy.yaml": deployment("scaled", replicas=None)})
+    app = env.app("scaled", "app")
+    assert env.reconciler.sync(app).succeeded
+    r = call(env.kubesim.url, "PATCH", DEPLOY.format(ns=env.dest) + "/scaled/scale",
+             {"spec": {"replicas": 5}}, content_type="application/merge-patch+json",
+             fieldManager="horizontal-pod-autoscaler")
+    assert r.status == 200
+    cmp, _ = env.reconciler.refresh(app)
+    assert cmp is not None and cmp.sync_status == "Synced"
+    assert env.reconciler.sync(app).succeeded
+    assert env.live(DEPLOY, "scaled")["spec"]["replicas"] == 5  # type: ignore[index]
+
+
+def test_two_apps_claiming_one_configmap_do_not_fight(env: Env) -> None:
+    env.commit({"one/cm.yaml": configmap("shared", {"owner": "one"}),
+                "two/cm.yaml": configmap("shared", {"owner": "two"}),
+                "two/own.yaml": configmap("two-own")})
+    one = env.app("one", "one")
+    two = env.app("two", "two")
+    assert env.reconciler.sync(one).succeeded
+    rv = env.live(CM, "shared")["metadata"]["resourceVersion"]  # type: ignore[index]
+    for _ in range(2):
+        outcome = env.reconciler.sync(two)
+        assert any(r.key.name == "shared" and r.result == st.SKIPPED for r in outcome.results)
+        assert env.reconciler.sync(one).succeeded
+    live = env.live(CM, "shared")
+    assert live is not None and live["data"] == {"owner": "one"}
+    assert live["metadata"]["resourceVersion"] == rv
+    assert env.live(CM, "two-own") is not None
+    conditions = env.status("two")["conditions"]
+    assert any(c["type"] == st.SHARED_RESOURCE and "one" in c["message"] for c in conditions)
+
+
+def test_empty_render_prunes_nothing_without_allow_empty(env: Env) -> None:
+    env.commit({"app/cm.yaml": configmap("precious"), "app/README.md": "docs\n"})
+    app = env.app("careful", "app", automated={"prune": True})
+    assert env.reconciler.sync(app).succeeded
+    env.commit({"app/cm.yaml": None})
+    env.reconciler.sync(app)
+    assert env.live(CM, "precious") is not None
+    conditions = env.status("careful")["conditions"]
+    assert any(c["type"] == st.PRUNE_REFUSED for c in conditions)
+
+
+def test_dependency_chain_syncs_in_order(env: Env) -> None:
+    env.commit({"db/deploy.yaml": deployment("db"), "api/deploy.yaml": deployment("api")})
+    db = env.app("db", "db")
+    api = env.app("api", "api", depends_on=["db"])
+    waiting = env.reconciler.sync(api)
+    assert waiting.phase == st.WAITING and "db" in waiting.message
+    assert env.live(DEPLOY, "api") is None
+    assert any(c["type"] == st.DEPENDENCY_WAITING for c in env.status("api")["conditions"])
+    assert env.reconciler.sync(db).succeeded
+    env.wait(lambda: env.reconciler.refresh(db)[0].health.status.value == "Healthy")  # type: ignore[union-attr]
+    assert env.reconciler.sync(api).succeeded
+    assert env.live(DEPLOY, "api") is not None
+
+
+def test_dependency_cycle_is_reported(env: Env) -> None:
+    env.commit({"x/cm.yaml": configmap("x")})
+    a = env.app("a", "x", depends_on=["b"])
+    env.app("b", "x", depends_on=["a"])
+    outcome = env.reconciler.sync(a)
+    assert outcome.phase == st.ERROR_PHASE and "a -> b -> a" in outcome.message
+    assert any(c["type"] == st.DEPENDENCY_CYCLE for c in env.status("a")["conditions"])
+
+
+def test_rollback_to_a_previous_revision(env: Env) -> None:
+    first = env.commit({"app/cm.yaml": configmap("cfg", {"v": "1"})})
+    app = env.app("roll", "app")
+    assert env.reconciler.sync(app).succeeded
+    env.commit({"app/cm.yaml": configmap("cfg", {"v": "2"})})
+    assert env.reconciler.sync(app).succeeded
+    assert env.live(CM, "cfg")["data"] == {"v": "2"}  # type: ignore[index]
+    history = env.status("roll")["history"]
+    assert [h["id"] for h in history] == [0, 1] and history[0]["revision"] == first
+    outcome = env.reconciler.rollback(app, 0)
+    assert outcome.succeeded and outcome.revision == first
+    assert env.live(CM, "cfg")["data"] == {"v": "1"}  # type: ignore[index]
+    assert env.status("roll")["sync"]["revision"] == first
+    auto = env.app("roll-auto", "app", automated={})
+    env.reconciler.sync(auto)
+    from gitops_tasks.errors import PermanentError
+
+    with pytest.raises(PermanentError, match="automated"):
+        env.reconciler.rollback(auto, 0)
+
+
+def test_malformed_manifest_fails_only_its_app(env: Env) -> None:
+    env.commit({"bad/broken.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: [oops\n",
+                "good/cm.yaml": configmap("fine")})
+    bad = env.app("bad", "bad")
+    good = env.app("good", "good")
+    outcome = env.reconciler.sync(bad)
+    assert not outcome.succeeded and "broken.yaml" in outcome.message
+    conditions = env.status("bad")["conditions"]
+    assert any("broken.yaml" in c["message"] for c in conditions)
+    assert env.reconciler.sync(good).succeeded
+    assert env.live(CM, "fine") is not None
+
+
+def test_invalid_object_fails_that_resource_with_the_server_message(env: Env) -> None:
+    env.commit({"app/cm.yaml": configmap("ok"),
+                "app/bad.yaml": yaml.safe_dump({"apiVersion": "v1", "kind": "ConfigMap",
+                                                "metadata": {"name": "Bad_Name"}})})
+    outcome = env.reconciler.sync(env.app("invalid", "app"))
+    assert not outcome.succeeded
+    failed = [r for r in outcome.results if r.result == st.FAILED]
+    assert failed and "Bad_Name" in failed[0].message
+
+
+def test_hooks_and_waves_run_in_order(env: Env) -> None:
+    def job(name: str, hook: str, policy: str = "HookSucceeded") -> str:
+        return yaml.safe_dump({
+            "apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": name, "annotations": {keys.ARGO_HOOK: hook,
+                                                       keys.ARGO_HOOK_DELETE_POLICY: policy}},
+            "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [
+                {"name": "m", "image": "busybox"}]}}}})
+
+    env.commit({
+        "app/pre.yaml": job("migrate", "PreSync"),
+        "app/post.yaml": job("smoke", "PostSync", "BeforeHookCreation"),
+        "app/early.yaml": configmap("early", annotations={keys.SYNC_WAVE: "-1"}),
+        "app/late.yaml": configmap("late", annotations={keys.ARGO_SYNC_WAVE: "5"}),
+        "app/deploy.yaml": deployment("web"),
+    })
+    app = env.app("hooks", "app")
+    outcome = env.reconciler.sync(app)
+    assert outcome.succeeded, outcome.message
+    names = [r.key.name for r in outcome.results]
+    assert names == ["migrate", "early", "web", "late", "smoke"]
+    assert outcome.results[0].message == "hook completed"
+    # HookSucceeded deleted the PreSync Job; BeforeHookCreation kept the PostSync one.
+    assert env.live("/apis/batch/v1/namespaces/{ns}/jobs", "migrate") is None
+    assert env.live("/apis/batch/v1/namespaces/{ns}/jobs", "smoke") is not None
+    # The log proves the order of the writes, too.
+    writes = [r for r in env.kubesim.request_log if r.method == "PATCH"
+              and f"/namespaces/{env.dest}/" in r.path and "dryRun" not in r.query]
+    first_write = {}
+    for r in writes:
+        first_write.setdefault(r.path.rsplit("/", 1)[1], r.start)
+    assert first_write["migrate"] < first_write["early"] < first_write["web"] < \
+        first_write["late"] < first_write["smoke"]
+    # A second sync recreates the PostSync hook (BeforeHookCreation).
+    assert env.reconciler.sync(app).succeeded
+
+
+def test_failing_hook_fails_the_sync(env: Env) -> None:
+    env.commit({"app/pre.yaml": yaml.safe_dump({
+        "apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": "boom", "annotations": {keys.HOOK: "PreSync"}},
+        "spec": {"backoffLimit": 0, "template": {"spec": {
+            "restartPolicy": "Never",
+            "containers": [{"name": "m", "image": "busybox:kubesim-fail"}]}}}}),
+        "app/cm.yaml": configmap("after")})
+    outcome = env.reconciler.sync(env.app("failhook", "app"))
+    assert not outcome.succeeded
+    assert outcome.results[0].result == st.FAILED and "hook failed" in outcome.results[0].message
+    assert env.live(CM, "after") is None
+
+
+def test_dry_run_sync_changes_nothing(env: Env) -> None:
+    env.commit({"app/cm.yaml": configmap("dry")})
+    outcome = env.reconciler.sync(env.app("dry", "app"), dry_run=True)
+    assert outcome.succeeded and outcome.results[0].result == st.WOULD_APPLY
+    assert env.live(CM, "dry") is None
+
+
+def test_create_namespace_option(env: Env) -> None:
+    env.commit({"app/cm.yaml": configmap("in-new-ns")})
+    app_obj = env.app("mkns", "app", sync_options=["CreateNamespace=true"])
+    fresh = f"fresh-{env.id}"
+    app = Application(**{**app_obj.__dict__,
+                         "destination": type(app_obj.destination)(
+                             server=app_obj.destination.server, namespace=fresh)})
+    outcome = env.reconciler.sync(app)
+    assert outcome.succeeded, outcome.message
+    assert outcome.results[0].key.kind == "Namespace"
+    assert env.live(CM, "in-new-ns", ns=fresh) is not None
