@@ -6,6 +6,7 @@ in parallel against the session's kubesim.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -18,7 +19,14 @@ import yaml
 from gitops_tasks.cluster import Cluster, Destinations
 from gitops_tasks.diff import DryRunCache
 from gitops_tasks.manifests import ManifestSource
-from gitops_tasks.model import Application, keys, parse_application
+from gitops_tasks.model import (
+    Application,
+    Backoff,
+    Retry,
+    SyncPolicy,
+    keys,
+    parse_application,
+)
 from gitops_tasks.model import status as st
 from gitops_tasks.reconcile import AppStore, Reconciler
 from gitops_tasks.render.cache import RenderCache
@@ -465,10 +473,38 @@ def test_create_namespace_option(env: Env) -> None:
     env.commit({"app/cm.yaml": configmap("in-new-ns")})
     app_obj = env.app("mkns", "app", sync_options=["CreateNamespace=true"])
     fresh = f"fresh-{env.id}"
-    app = Application(**{**app_obj.__dict__,
-                         "destination": type(app_obj.destination)(
-                             server=app_obj.destination.server, namespace=fresh)})
+    app = dataclasses.replace(app_obj, destination=dataclasses.replace(
+        app_obj.destination, namespace=fresh))
     outcome = env.reconciler.sync(app)
     assert outcome.succeeded, outcome.message
     assert outcome.results[0].key.kind == "Namespace"
     assert env.live(CM, "in-new-ns", ns=fresh) is not None
+
+
+def test_transient_api_errors_are_retried_with_backoff(env: Env) -> None:
+    env.commit({"app/cm.yaml": configmap("flaky")})
+    obj_path = f"/namespaces/{env.dest}/configmaps/flaky$"
+    # Two failed applies (a 500 and a 429), then the API server recovers.
+    env.kubesim.call(lambda: env.kubesim.add_fault(path=obj_path, method="PATCH", status=500,
+                                                   count=1))
+    app = env.app("flaky", "app")
+    retrying = dataclasses.replace(app, sync_policy=SyncPolicy(retry=Retry(
+        limit=3, backoff=Backoff(duration_seconds=0.05, factor=2, max_duration_seconds=1))))
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        time.sleep(seconds)
+
+    env.reconciler.sleep = sleep
+    outcome = env.reconciler.sync(retrying)
+    assert outcome.succeeded, outcome.message
+    assert slept == [0.05]
+    assert env.live(CM, "flaky") is not None
+    # Without a retry policy the failure is reported, with the server's message.
+    env.kubesim.call(lambda: env.kubesim.add_fault(path=obj_path, method="PATCH", status=503,
+                                                   count=1))
+    env.commit({"app/cm.yaml": configmap("flaky", {"k": "v2"})})
+    failed = env.reconciler.sync(app)
+    assert not failed.succeeded and "injected fault" in failed.message
+    assert env.status("flaky")["operationState"]["phase"] in (st.ERROR_PHASE, st.FAILED_PHASE)

@@ -1,0 +1,100 @@
+"""`gitops-tasks diff` and `gitops-tasks sync` as a user runs them against a cluster (kubesim)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gitops_tasks.model import keys
+from kubesim.server import KubeSim
+from tests.conftest import Kubectl
+from tests.source.gitservers import Origin
+
+from ..kubesim.http import call
+from ..test_reconcile import application_crd  # noqa: F401  (fixture)
+
+CLI = str(Path(sys.executable).parent / "gitops-tasks")
+
+
+def run(args: list[str], kubeconfig: Path, tmp: Path, control: str
+        ) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, KUBECONFIG=str(kubeconfig),
+               GITOPS_TASKS_GIT_CACHE_DIR=str(tmp / "cache"),
+               GITOPS_TASKS_REDIS_URL="redis://127.0.0.1:1/0",
+               GITOPS_TASKS_NAMESPACE=control)
+    return subprocess.run([CLI, *args], capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_diff_and_sync_cli(kubesim: KubeSim, kubeconfig: Path, tmp_path: Path,
+                           kubectl: Kubectl, application_crd: None) -> None:  # noqa: F811
+    ident = uuid.uuid4().hex[:8]
+    dest, control = f"dst-{ident}", f"ctl-{ident}"
+    for ns in (dest, control):
+        call(kubesim.url, "POST", "/api/v1/namespaces",
+             {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    origin = Origin(tmp_path / "served", tmp_path / "work", "repo")
+    origin.commit({
+        "app/cm.yaml": yaml.safe_dump({"apiVersion": "v1", "kind": "ConfigMap",
+                                       "metadata": {"name": "cfg"}, "data": {"mode": "a"}}),
+        "app/secret.yaml": yaml.safe_dump({"apiVersion": "v1", "kind": "Secret",
+                                           "metadata": {"name": "creds"},
+                                           "stringData": {"password": "hunter2"}}),
+    })
+    app: dict[str, Any] = {
+        "apiVersion": keys.API_VERSION, "kind": "Application",
+        "metadata": {"name": "cli-app", "namespace": control},
+        "spec": {"source": {"repoURL": origin.file_url, "path": "app",
+                            "targetRevision": "main"},
+                 "destination": {"server": "https://kubernetes.default.svc",
+                                 "namespace": dest}},
+    }
+    app_file = tmp_path / "app.yaml"
+    app_file.write_text(yaml.safe_dump(app))
+    # Register the Application so its status (and `kubectl get applications`) is kept.
+    kubectl.run("apply", "--server-side", "-f", str(app_file))
+
+    before = run(["diff", "-f", str(app_file)], kubeconfig, tmp_path, control)
+    assert before.returncode == 1, before.stderr
+    assert "ConfigMap" in before.stdout and "(Missing)" in before.stdout
+
+    dry = run(["sync", "-f", str(app_file), "--dry-run"], kubeconfig, tmp_path, control)
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert "WouldApply" in dry.stdout
+    assert call(kubesim.url, "GET", f"/api/v1/namespaces/{dest}/configmaps/cfg").status == 404
+
+    synced = run(["sync", "-f", str(app_file)], kubeconfig, tmp_path, control)
+    assert synced.returncode == 0, synced.stdout + synced.stderr
+    assert "Applied" in synced.stdout and "Succeeded" in synced.stdout
+    assert call(kubesim.url, "GET", f"/api/v1/namespaces/{dest}/configmaps/cfg").status == 200
+
+    same = run(["diff", "-f", str(app_file)], kubeconfig, tmp_path, control)
+    assert same.returncode == 0, same.stdout + same.stderr
+
+    origin.commit({"app/secret.yaml": yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds"},
+        "stringData": {"password": "correct-horse"}})})
+    changed = run(["diff", "-f", str(app_file)], kubeconfig, tmp_path, control)
+    assert changed.returncode == 1
+    assert "Secret" in changed.stdout and "password" in changed.stdout
+    assert "hunter2" not in changed.stdout and "correct-horse" not in changed.stdout
+    assert "aHVudGVyMg" not in changed.stdout  # nor the base64 of the old value
+
+    table = kubectl.run("get", "applications", "-n", control).stdout
+    assert "cli-app" in table and "Synced" in table
+
+    bad = run(["diff", "-f", str(app_file), "--revision", "nope"], kubeconfig, tmp_path, control)
+    assert bad.returncode == 2 and "nope" in bad.stderr and "Traceback" not in bad.stderr
+    missing_cluster = dict(app)
+    missing_cluster["spec"] = dict(app["spec"], destination={"name": "elsewhere",
+                                                             "namespace": dest})
+    other = tmp_path / "other.yaml"
+    other.write_text(yaml.safe_dump(missing_cluster))
+    failed = run(["sync", "-f", str(other)], kubeconfig, tmp_path, control)
+    assert failed.returncode == 1 and "elsewhere" in failed.stdout + failed.stderr
+    assert "Traceback" not in failed.stderr
