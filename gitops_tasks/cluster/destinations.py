@@ -44,7 +44,7 @@ from .secrets import list_secrets
 IN_CLUSTER_NAME = "in-cluster"
 IN_CLUSTER_SERVER = "https://kubernetes.default.svc"
 # The value of keys.SECRET_TYPE_LABEL / ARGO_SECRET_TYPE_LABEL on a cluster Secret.
-SECRET_TYPE_CLUSTER = "cluster"
+SECRET_TYPE_CLUSTER = keys.SECRET_TYPE_CLUSTER
 _SELECTORS = (
     f"{keys.SECRET_TYPE_LABEL}={SECRET_TYPE_CLUSTER}",
     f"{keys.ARGO_SECRET_TYPE_LABEL}={SECRET_TYPE_CLUSTER}",

@@ -13,6 +13,8 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
+from ..model import keys
+
 # Set by the server on every write (or by the controllers and the deletion machinery): never a
 # difference between Git and the cluster. managedFields is read by the ignore layer BEFORE this
 # runs (compare.py takes it from the live object first).
@@ -30,7 +32,7 @@ _METADATA_CHURN = (
 # Written by client-side `kubectl apply`; it holds a copy of a past manifest (Secrets included),
 # so it is both noise and a leak. Not ours: kept here rather than in model/keys.py, which lists
 # the keys gitops-tasks itself reads or writes.
-LAST_APPLIED_ANNOTATION = "kubectl.kubernetes.io/last-applied-configuration"
+LAST_APPLIED_ANNOTATION = keys.LAST_APPLIED_ANNOTATION
 
 Obj = dict[str, Any]
 

@@ -27,11 +27,20 @@ SYNC_OPTIONS = f"{GROUP}/sync-options"
 ARGO_SYNC_OPTIONS = "argocd.argoproj.io/sync-options"
 COMPARE_OPTIONS = f"{GROUP}/compare-options"
 
-# Repository credential Secrets, as Argo CD's `argocd.argoproj.io/secret-type`.
+# Helm's hook annotations, mapped onto sync phases like Argo CD does.
+HELM_HOOK = "helm.sh/hook"
+HELM_HOOK_WEIGHT = "helm.sh/hook-weight"
+HELM_HOOK_DELETE_POLICY = "helm.sh/hook-delete-policy"
+
+# Written by `kubectl apply` (client-side); never part of a comparison.
+LAST_APPLIED_ANNOTATION = "kubectl.kubernetes.io/last-applied-configuration"
+
+# Repository and cluster credential Secrets, as Argo CD's `argocd.argoproj.io/secret-type`.
 SECRET_TYPE_LABEL = f"{GROUP}/secret-type"
 ARGO_SECRET_TYPE_LABEL = "argocd.argoproj.io/secret-type"
 SECRET_TYPE_REPOSITORY = "repository"
 SECRET_TYPE_REPO_CREDS = "repo-creds"
+SECRET_TYPE_CLUSTER = "cluster"
 
 _MAX_LABEL = 63
 

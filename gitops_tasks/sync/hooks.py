@@ -25,9 +25,9 @@ from .options import annotations_of
 
 # Helm's keys. They belong with the others in `gitops_tasks.model.keys`; they are here only
 # because this change may not touch that module (move them when convenient).
-HELM_HOOK: Final = "helm.sh/hook"
-HELM_HOOK_WEIGHT: Final = "helm.sh/hook-weight"
-HELM_HOOK_DELETE_POLICY: Final = "helm.sh/hook-delete-policy"
+HELM_HOOK: Final = keys.HELM_HOOK
+HELM_HOOK_WEIGHT: Final = keys.HELM_HOOK_WEIGHT
+HELM_HOOK_DELETE_POLICY: Final = keys.HELM_HOOK_DELETE_POLICY
 
 _T = TypeVar("_T")
 
