@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,17 +36,7 @@ from kubesim.server import KubeSim
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-from render import RESOURCES  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def git(cwd: Path, *args: str) -> None:
-    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
+from render import free_port, make_monorepo, wait_port  # noqa: E402
 
 
 def main() -> int:
@@ -61,18 +50,8 @@ def main() -> int:
                                    "--appendonly", "no"], stdout=subprocess.DEVNULL)
     sim = KubeSim(simulate=False).start()
     try:
-        repo = work / "repo"
-        repo.mkdir()
-        git(repo, "init", "-q", "-b", "main")
-        git(repo, "config", "user.email", "b@example.com")
-        git(repo, "config", "user.name", "bench")
-        for i in range(args.apps):
-            d = repo / "apps" / f"app-{i}"
-            d.mkdir(parents=True)
-            (d / "resources.yaml").write_text(RESOURCES.format(i=i))
-        git(repo, "add", ".")
-        git(repo, "commit", "-qm", "monorepo")
-        time.sleep(0.2)
+        repo = make_monorepo(work / "repo", args.apps)
+        wait_port(rport)
         client = redis.Redis(port=rport)
         client.ping()
 

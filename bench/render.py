@@ -77,6 +77,21 @@ def git(cwd: Path, *args: str) -> str:
                           text=True).stdout.strip()
 
 
+def make_monorepo(repo: Path, apps: int) -> Path:
+    """A git repository with `apps` directories of five resources each, one commit."""
+    repo.mkdir(parents=True)
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "config", "user.email", "b@example.com")
+    git(repo, "config", "user.name", "bench")
+    for i in range(apps):
+        d = repo / "apps" / f"app-{i}"
+        d.mkdir(parents=True)
+        (d / "resources.yaml").write_text(RESOURCES.format(i=i))
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "monorepo")
+    return repo
+
+
 def wait_port(port: int) -> None:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -96,17 +111,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-render-"))
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        repo = work / "work"
-        repo.mkdir()
-        git(repo, "init", "-q", "-b", "main")
-        git(repo, "config", "user.email", "b@example.com")
-        git(repo, "config", "user.name", "bench")
-        for i in range(args.apps):
-            d = repo / "apps" / f"app-{i}"
-            d.mkdir(parents=True)
-            (d / "resources.yaml").write_text(RESOURCES.format(i=i))
-        git(repo, "add", ".")
-        git(repo, "commit", "-qm", "monorepo")
+        repo = make_monorepo(work / "work", args.apps)
         served = work / "served"
         served.mkdir()
         git(work, "clone", "-q", "--bare", str(repo), str(served / "mono.git"))
