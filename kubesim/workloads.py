@@ -16,9 +16,13 @@ however often it is simulated.
 
 Timeline. Right after a change an object is "in progress": the rollout is observed but no new pod
 is ready, a Job is active, a Pod is Pending, a PVC is Pending, a LoadBalancer Service has no
-ingress. Once `SimSettings.ready_delay` seconds have passed since the change, it has settled:
-rollouts are available, Jobs have completed, Pods run (or succeed), PVCs are Bound and
-LoadBalancer Services have an ingress IP from `SimSettings.lb_ip_prefix`.
+ingress. A new pod template rolls out as in a real cluster: a Deployment's new ReplicaSet has as
+many (unready) pods as maxSurge allows beside the old ones that maxUnavailable keeps available,
+so `updatedReplicas` is below, and `replicas` may be above, `spec.replicas`; a StatefulSet has no
+pod at its `updateRevision` yet; a DaemonSet's replaced pod is not available yet. Once
+`SimSettings.ready_delay` seconds have passed since the change, it has settled: rollouts are
+available, Jobs have completed, Pods run (or succeed), PVCs are Bound and LoadBalancer Services
+have an ingress IP from `SimSettings.lb_ip_prefix`.
 
 Fail marker: the documented way to make something fail. Put `SimSettings.fail_marker`
 (default "kubesim-fail") anywhere in the `image` of a container or init container, e.g.
@@ -42,6 +46,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -104,6 +109,8 @@ _TIME_KEYS = frozenset(
 )
 # k8s.io/apimachinery/pkg/util/rand.SafeEncodeString alphabet (no vowels, no confusables).
 _SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+# The ReplicaSet a Deployment's Progressing condition message names.
+_RS_MESSAGE = re.compile(r'ReplicaSet "([^"]+)"')
 
 
 # --------------------------------------------------------------------------- public helpers
@@ -391,48 +398,83 @@ def _max_unavailable(spec: Mapping[str, Any], replicas: int) -> int:
     return min(unavailable, replicas)
 
 
+def _max_surge(spec: Mapping[str, Any], replicas: int) -> int:
+    """Pods a Deployment may run above its replicas during a rollout (deploymentutil.MaxSurge)."""
+    strategy = _map(spec.get("strategy"))
+    if (strategy.get("type") or "RollingUpdate") != "RollingUpdate" or replicas == 0:
+        return 0
+    rolling = _map(strategy.get("rollingUpdate"))
+    return _resolve_int_or_percent(rolling.get("maxSurge"), replicas, round_up=True, default="25%")
+
+
+def _progressing_replicaset(prev_conditions: Any) -> str | None:
+    """The ReplicaSet named by a Deployment's Progressing condition: the one it last rolled out."""
+    for cond in prev_conditions or []:
+        if isinstance(cond, Mapping) and cond.get("type") == "Progressing":
+            match = _RS_MESSAGE.match(str(cond.get("message") or ""))
+            return match.group(1) if match else None
+    return None
+
+
 def _deployment(c: _Ctx) -> Result:
     spec = c.spec
     replicas = _replicas(spec)
     rs_name = f"{c.name}-{template_hash(c.template)}"
     recreate = (_map(spec.get("strategy")).get("type") or "RollingUpdate") == "Recreate"
-    # Pods of earlier rollouts that stay available while new ones start (a rolling update
-    # replaces old pods only as new ones become available; Recreate kills them first).
-    carried = min(_int(c.prev.get("availableReplicas"), 0), replicas)
-    old_available = 0 if recreate else carried
     prev_conditions = c.prev.get("conditions")
+    carried = min(_int(c.prev.get("availableReplicas"), 0), replicas)
+    # The available pods run the current template when the last status described this
+    # template's ReplicaSet and no other pods (a settled or first rollout, then a scale or
+    # another change that keeps the template). Otherwise they are old pods that a rollout
+    # replaces: a template change started it, or it is under way (new pods are never
+    # available before it settles).
+    only_new_rs = _int(c.prev.get("updatedReplicas"), 0) >= _int(c.prev.get("replicas"), 0)
+    same_template = only_new_rs and _progressing_replicaset(prev_conditions) == rs_name
+    if same_template:
+        new_available, old_available = carried, 0
+    elif recreate:
+        new_available = old_available = 0  # Recreate kills the old pods first
+    else:
+        # A rolling update scales the old ReplicaSet down by maxUnavailable at once and keeps
+        # the rest until new pods are available; the new one gets what maxSurge leaves room for.
+        new_available = 0
+        old_available = min(carried, max(replicas - _max_unavailable(spec, replicas), 0))
     next_check: float | None = None
 
     if spec.get("paused"):
-        available = carried
+        available, total = carried, replicas
         updated = min(_int(c.prev.get("updatedReplicas"), 0), replicas)
         progressing = ("Unknown", "DeploymentPaused", "Deployment is paused")
     elif replicas == 0 or (c.settled and not c.failing()):
-        available = updated = replicas
+        available = updated = total = replicas
         progressing = (
             "True",
             "NewReplicaSetAvailable",
             f'ReplicaSet "{rs_name}" has successfully progressed.',
         )
-    elif not c.settled:
-        available, updated = old_available, replicas
-        progressing = ("True", "ReplicaSetUpdated", f'ReplicaSet "{rs_name}" is progressing.')
-        next_check = c.wait
-    else:  # settled, failing
-        available, updated = old_available, replicas
-        progressing = (
-            "False",
-            "ProgressDeadlineExceeded",
-            f'ReplicaSet "{rs_name}" has timed out progressing.',
-        )
+    else:
+        # In progress, or stuck for good: the new ReplicaSet's pods are not (all) ready, while
+        # old pods still serve. status.replicas counts both, so it may exceed spec.replicas.
+        updated = min(replicas, replicas + _max_surge(spec, replicas) - old_available)
+        total = old_available + updated
+        available = old_available + new_available
+        if not c.settled:
+            progressing = ("True", "ReplicaSetUpdated", f'ReplicaSet "{rs_name}" is progressing.')
+            next_check = c.wait
+        else:  # failing
+            progressing = (
+                "False",
+                "ProgressDeadlineExceeded",
+                f'ReplicaSet "{rs_name}" has timed out progressing.',
+            )
 
     status = c.fresh_status()
     c.observe(status)
-    _put(status, "replicas", replicas)
+    _put(status, "replicas", total)
     _put(status, "updatedReplicas", updated)
     _put(status, "readyReplicas", available)
     _put(status, "availableReplicas", available)
-    _put(status, "unavailableReplicas", replicas - available)
+    _put(status, "unavailableReplicas", max(total - available, 0))
     if available >= replicas - _max_unavailable(spec, replicas):
         avail_cond = ("True", "MinimumReplicasAvailable", "Deployment has minimum availability.")
     else:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from gitops_tasks.health import HealthStatus, resource_health
 from kubesim.workloads import (
     SIMULATED_KINDS,
     SimSettings,
@@ -95,6 +96,33 @@ def cond(status: Obj, ctype: str) -> Obj:
 
 def assert_settled(obj: Obj, since: float = 100.0, now: str = T3) -> None:
     assert simulate(obj, since_change=since, settings=S, now=now) == (None, None)
+
+
+def new_template(obj: Obj, image: str = "nginx:1.28") -> None:
+    """Change a workload's pod template, as an apply of a new image would (a new generation)."""
+    obj["metadata"]["generation"] += 1
+    obj["spec"]["template"] = pod_template(image)
+
+
+def app_health(obj: Obj) -> HealthStatus:
+    """The verdict of the project's own health checks (gitops_tasks.health), used as an oracle."""
+    result = resource_health(obj)
+    assert result is not None
+    return result.status
+
+
+def counts(status: Obj, *keys: str) -> dict[str, int]:
+    """Some integer status fields; omitted (omitempty) ones are 0."""
+    return {key: status.get(key, 0) for key in keys}
+
+
+DEPLOYMENT_COUNTS = (
+    "replicas",
+    "updatedReplicas",
+    "readyReplicas",
+    "availableReplicas",
+    "unavailableReplicas",
+)
 
 
 # A compact rendition of Argo CD's (gitops-engine pkg/health) built-in checks, to show that the
@@ -385,11 +413,127 @@ def test_deployment_failed_rolling_update_is_degraded() -> None:
     obj["metadata"]["generation"] = 2
     obj["spec"]["template"] = pod_template(FAIL)
     step(obj, 0.0, T2)
+    assert app_health(obj) is HealthStatus.PROGRESSING
     step(obj, 0.6, T3)
     status = obj["status"]
     assert cond(status, "Progressing")["reason"] == "ProgressDeadlineExceeded"
     assert cond(status, "Available")["status"] == "True"  # the old pods still serve
+    # the rollout stops where it was: old pods up, the surged new pod never ready
+    assert counts(status, *DEPLOYMENT_COUNTS) == {
+        "replicas": 4,
+        "updatedReplicas": 1,
+        "readyReplicas": 3,
+        "availableReplicas": 3,
+        "unavailableReplicas": 1,
+    }
     assert health(obj) == "Degraded"
+    assert app_health(obj) is HealthStatus.DEGRADED
+    assert_settled(obj)
+
+
+def test_deployment_template_change_is_progressing_until_ready_delay() -> None:
+    obj = deployment()  # 3 replicas, RollingUpdate with the default 25% surge / unavailable
+    settled(obj)
+    assert app_health(obj) is HealthStatus.HEALTHY
+    new_template(obj)
+    new_rs = f"web-{template_hash(obj['spec']['template'])}"
+    assert step(obj, 0.0, T2) == pytest.approx(0.5)
+    status = obj["status"]
+    # Observed at once; the new ReplicaSet has its one surge pod (25% of 3, rounded up), not
+    # ready yet, beside the 3 old pods, which all stay available (25% of 3 rounds down to 0).
+    assert status["observedGeneration"] == 2
+    assert counts(status, *DEPLOYMENT_COUNTS) == {
+        "replicas": 4,
+        "updatedReplicas": 1,
+        "readyReplicas": 3,
+        "availableReplicas": 3,
+        "unavailableReplicas": 1,
+    }
+    progressing = cond(status, "Progressing")
+    assert (progressing["status"], progressing["reason"], progressing["message"]) == (
+        "True",
+        "ReplicaSetUpdated",
+        f'ReplicaSet "{new_rs}" is progressing.',
+    )
+    assert cond(status, "Available")["status"] == "True"
+    assert app_health(obj) is HealthStatus.PROGRESSING
+    assert health(obj) == "Progressing"
+
+    # The server re-simulates on a timer: nothing changes within the window.
+    assert simulate(obj, since_change=0.3, settings=S, now=T3) == (None, pytest.approx(0.2))
+
+    assert step(obj, 0.5, T3) is None
+    status = obj["status"]
+    assert counts(status, *DEPLOYMENT_COUNTS) == {
+        "replicas": 3,
+        "updatedReplicas": 3,
+        "readyReplicas": 3,
+        "availableReplicas": 3,
+        "unavailableReplicas": 0,
+    }
+    assert cond(status, "Progressing")["reason"] == "NewReplicaSetAvailable"
+    assert app_health(obj) is HealthStatus.HEALTHY
+    assert_settled(obj)
+
+
+@pytest.mark.parametrize(
+    ("replicas", "strategy", "expected"),
+    [
+        # (replicas, updatedReplicas, availableReplicas) during the window
+        (10, None, (13, 5, 8)),  # surge 3, unavailable 2: old RS down to 8, new RS up to 5
+        (2, {"maxSurge": 0, "maxUnavailable": 1}, (2, 1, 1)),
+        (2, {"maxSurge": "100%"}, (4, 2, 2)),
+        (4, {"maxUnavailable": 4}, (4, 4, 0)),  # every old pod may go at once
+        (1, None, (2, 1, 1)),
+    ],
+)
+def test_deployment_rolling_update_surge_and_unavailable(
+    replicas: int, strategy: Obj | None, expected: tuple[int, int, int]
+) -> None:
+    spec: Obj = {"replicas": replicas}
+    if strategy is not None:
+        spec["strategy"] = {"type": "RollingUpdate", "rollingUpdate": strategy}
+    obj = deployment(**spec)
+    settled(obj)
+    new_template(obj)
+    step(obj, 0.0, T2)
+    status = obj["status"]
+    total, updated, available = expected
+    assert counts(status, "replicas", "updatedReplicas", "availableReplicas") == {
+        "replicas": total,
+        "updatedReplicas": updated,
+        "availableReplicas": available,
+    }
+    assert status.get("unavailableReplicas", 0) == total - available
+    assert app_health(obj) is HealthStatus.PROGRESSING
+    assert simulate(obj, since_change=0.2, settings=S, now=T2)[0] is None
+    step(obj, 0.5, T3)
+    assert counts(obj["status"], "replicas", "updatedReplicas", "availableReplicas") == {
+        "replicas": replicas,
+        "updatedReplicas": replicas,
+        "availableReplicas": replicas,
+    }
+    assert app_health(obj) is HealthStatus.HEALTHY
+
+
+def test_deployment_scale_up_keeps_the_template() -> None:
+    # A scale is no rollout: every pod is in the current ReplicaSet, only the new ones wait.
+    obj = deployment()
+    settled(obj)
+    obj["metadata"]["generation"] = 2
+    obj["spec"]["replicas"] = 5
+    step(obj, 0.0, T2)
+    status = obj["status"]
+    assert counts(status, "replicas", "updatedReplicas", "availableReplicas") == {
+        "replicas": 5,
+        "updatedReplicas": 5,
+        "availableReplicas": 3,
+    }
+    assert app_health(obj) is HealthStatus.PROGRESSING
+    assert simulate(obj, since_change=0.2, settings=S, now=T2)[0] is None
+    step(obj, 0.5, T3)
+    assert obj["status"]["availableReplicas"] == 5
+    assert app_health(obj) is HealthStatus.HEALTHY
 
 
 def test_deployment_recreate_update_has_no_available_pods() -> None:
@@ -483,6 +627,47 @@ def test_statefulset_rolling_update() -> None:
     assert_settled(obj)
 
 
+def test_statefulset_template_change_is_progressing_until_ready_delay() -> None:
+    obj = workload("StatefulSet", replicas=3)
+    settled(obj)
+    assert app_health(obj) is HealthStatus.HEALTHY
+    old = obj["status"]["currentRevision"]
+    new_template(obj)
+    new = f"w-{template_hash(obj['spec']['template'])}"
+    assert step(obj, 0.0, T2) == pytest.approx(0.5)
+    status = obj["status"]
+    assert status["observedGeneration"] == 2
+    assert (status["currentRevision"], status["updateRevision"]) == (old, new)
+    assert counts(status, "readyReplicas", "currentReplicas", "updatedReplicas") == {
+        "readyReplicas": 3,
+        "currentReplicas": 3,
+        "updatedReplicas": 0,
+    }
+    assert app_health(obj) is HealthStatus.PROGRESSING
+    assert simulate(obj, since_change=0.3, settings=S, now=T3) == (None, pytest.approx(0.2))
+    assert step(obj, 0.5, T3) is None
+    status = obj["status"]
+    assert status["currentRevision"] == status["updateRevision"] == new
+    assert status["updatedReplicas"] == status["readyReplicas"] == 3
+    assert app_health(obj) is HealthStatus.HEALTHY
+    assert_settled(obj)
+
+
+def test_statefulset_partitioned_template_change_health() -> None:
+    obj = workload(
+        "StatefulSet",
+        replicas=4,
+        updateStrategy={"type": "RollingUpdate", "rollingUpdate": {"partition": 2}},
+    )
+    settled(obj)
+    new_template(obj)
+    step(obj, 0.0, T2)
+    assert app_health(obj) is HealthStatus.PROGRESSING
+    step(obj, 0.5, T3)
+    assert obj["status"]["updatedReplicas"] == 2
+    assert app_health(obj) is HealthStatus.HEALTHY
+
+
 def test_statefulset_fail_marker_first_rollout() -> None:
     obj = workload("StatefulSet", FAIL, replicas=2)
     status = settled(obj)
@@ -554,6 +739,27 @@ def test_daemonset() -> None:
         "numberAvailable": 1,
     }
     assert health(obj) == "Healthy"
+    assert_settled(obj)
+
+
+def test_daemonset_template_change_is_progressing_until_ready_delay() -> None:
+    obj = workload("DaemonSet")
+    settled(obj)
+    assert app_health(obj) is HealthStatus.HEALTHY
+    new_template(obj)
+    assert step(obj, 0.0, T2) == pytest.approx(0.5)
+    status = obj["status"]
+    # The default RollingUpdate (maxUnavailable 1, no surge) replaces the one node's pod: the
+    # new pod is scheduled (updated) but not available yet.
+    assert status["observedGeneration"] == 2
+    assert counts(
+        status, "desiredNumberScheduled", "updatedNumberScheduled", "numberAvailable"
+    ) == {"desiredNumberScheduled": 1, "updatedNumberScheduled": 1, "numberAvailable": 0}
+    assert app_health(obj) is HealthStatus.PROGRESSING
+    assert simulate(obj, since_change=0.3, settings=S, now=T3) == (None, pytest.approx(0.2))
+    assert step(obj, 0.5, T3) is None
+    assert obj["status"]["numberAvailable"] == 1
+    assert app_health(obj) is HealthStatus.HEALTHY
     assert_settled(obj)
 
 
