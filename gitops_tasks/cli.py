@@ -83,13 +83,17 @@ def _reconciler(args: argparse.Namespace) -> Any:
         kubeconfig = str(Path("~/.kube/config").expanduser())
     client = load_api_client(kubeconfig, args.context)
     destinations = Destinations(client, kubeconfig=kubeconfig,
-                                control_namespace=cfg.control_namespace)
-    control = Cluster(client, name="control")
+                                control_namespace=cfg.control_namespace,
+                                qps=cfg.cluster.qps, burst=cfg.cluster.burst,
+                                request_timeout=cfg.cluster.request_timeout)
+    control = Cluster(client, name="control", qps=cfg.cluster.qps, burst=cfg.cluster.burst,
+                      request_timeout=cfg.cluster.request_timeout)
     redis_client = _redis_or_none(cfg.redis.url)
     manifests = ManifestSource(GitMirrors(cfg.git),
                                RenderCache(redis_client, cfg.redis.render_cache_ttl), cfg.render)
     return Reconciler(manifests, destinations, apps=AppStore(control, cfg.control_namespace),
-                      dry_run_cache=DryRunCache(redis_client))
+                      dry_run_cache=DryRunCache(redis_client),
+                      hook_timeout=cfg.cluster.hook_timeout)
 
 
 def _cmd_diff(args: argparse.Namespace) -> int:
@@ -122,13 +126,43 @@ def _cmd_sync(args: argparse.Namespace) -> int:
     outcome = reconciler.sync(app, revision=args.revision, prune=args.prune or None,
                               dry_run=args.dry_run, force=args.force or None,
                               initiated_by="cli")
+    _print_outcome(app.name, outcome)
+    return 0 if outcome.succeeded else 1
+
+
+def _print_outcome(app_name: str, outcome: Any) -> None:
     rows = [("KIND", "NAMESPACE", "NAME", "RESULT", "MESSAGE")]
     for r in outcome.results:
         rows.append((r.key.group_kind, r.key.namespace, r.key.name, r.result, r.message))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for row in rows:
         print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4])
-    print(f"\n{app.name}: {outcome.phase} at {outcome.revision[:12] or '-'}: {outcome.message}")
+    print(f"\n{app_name}: {outcome.phase} at {outcome.revision[:12] or '-'}: {outcome.message}")
+
+
+def _cmd_refresh(args: argparse.Namespace) -> int:
+    """One reconcile, as the controller would run it: compare, record, and sync when the
+    app's automated policy says a sync is due (new revision, or drift with selfHeal)."""
+    app = _load_application(args.file)
+    reconciler = _reconciler(args)
+    cmp, due = reconciler.refresh(app)
+    assert cmp is not None
+    print(f"{app.name}: {cmp.sync_status}, {cmp.health.status.value} at {cmp.revision[:12]}")
+    for key, diff in sorted(cmp.diffs.items()):
+        if diff.status.value != "Synced":
+            print(f"  {diff.status.value:16s} {key}")
+    if not due:
+        return 0
+    print("automated sync is due")
+    outcome = reconciler.sync(app, initiated_by="automated")
+    _print_outcome(app.name, outcome)
+    return 0 if outcome.succeeded else 1
+
+
+def _cmd_rollback(args: argparse.Namespace) -> int:
+    app = _load_application(args.file)
+    outcome = _reconciler(args).rollback(app, args.id, force=args.force)
+    _print_outcome(app.name, outcome)
     return 0 if outcome.succeeded else 1
 
 
@@ -146,9 +180,10 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--no-cache", action="store_true", help="do not use the Redis cache")
     render.set_defaults(func=_cmd_render)
 
-    def cluster_args(p: argparse.ArgumentParser) -> None:
+    def cluster_args(p: argparse.ArgumentParser, revision: bool = True) -> None:
         p.add_argument("-f", "--file", required=True, help="Application manifest (- for stdin)")
-        p.add_argument("--revision", help="branch, tag or commit (default: targetRevision)")
+        if revision:
+            p.add_argument("--revision", help="branch, tag or commit (default: targetRevision)")
         p.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG)")
         p.add_argument("--context", help="kubeconfig context of the control cluster")
 
@@ -163,6 +198,16 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--force", action="store_true",
                       help="take over fields other managers changed (server-side apply force)")
     sync.set_defaults(func=_cmd_sync)
+    refresh = sub.add_parser("refresh", help="compare and record status; run the automated "
+                                             "sync when the app's policy says it is due")
+    cluster_args(refresh, revision=False)
+    refresh.set_defaults(func=_cmd_refresh)
+    rollback = sub.add_parser("rollback", help="sync an earlier history entry's revision")
+    cluster_args(rollback, revision=False)
+    rollback.add_argument("--id", type=int, required=True, help="history id (status.history)")
+    rollback.add_argument("--force", action="store_true",
+                          help="roll back even though automated sync is on")
+    rollback.set_defaults(func=_cmd_rollback)
     return parser
 
 

@@ -365,6 +365,7 @@ class Reconciler:
 
     def refresh(self, app: Application) -> tuple[Comparison | None, bool]:
         """Compare and record status. Returns (comparison, whether an automated sync is due)."""
+        started = time.perf_counter()
         previous, exists = self.load_status(app)
         try:
             cmp = self.compare(app, previous)
@@ -374,9 +375,13 @@ class Reconciler:
             self._record_error(app, previous, exists, st.COMPARISON_ERROR, str(exc))
             raise
         status = self.status_document(cmp, previous)
-        if exists:
-            self._write(app, status, previous)
-        return cmp, self._auto_sync_due(app, cmp, previous)
+        written = self._write(app, status, previous) if exists else False
+        due = self._auto_sync_due(app, cmp, previous)
+        # One summary line per reconcile (kustomize-controller style).
+        _log.info("refreshed", app=app.name, revision=cmp.revision, sync=cmp.sync_status,
+                  health=cmp.health.status.value, dry_runs=cmp.dry_runs, status_written=written,
+                  auto_sync=due, seconds=round(time.perf_counter() - started, 3))
+        return cmp, due
 
     def _record_error(self, app: Application, previous: dict[str, Any] | None, exists: bool,
                       ctype: str, message: str) -> None:
@@ -513,6 +518,11 @@ class Reconciler:
             self.sleep(delay)
             delay = min(delay * retry.backoff.factor, retry.backoff.max_duration_seconds)
         assert outcome is not None
+        _log.info("synced", app=app.name, revision=outcome.revision, phase=outcome.phase,
+                  dry_run=dry_run, changed=sum(1 for r in outcome.results
+                                               if r.result in (st.APPLIED, st.PRUNED)),
+                  failed=sum(1 for r in outcome.results if r.result == st.FAILED),
+                  message=outcome.message)
         if not dry_run:
             self._record_sync(app, previous, exists, outcome, started, revision, do_prune,
                               initiated_by)

@@ -44,8 +44,19 @@ class RedisSettings:
 
 
 @dataclass(frozen=True)
+class ClusterSettings:
+    # Client-side rate limit per destination cluster, so a big sync cannot flood an API server.
+    qps: float = 50.0
+    burst: int = 100
+    request_timeout: float = 30.0
+    # Seconds a hook (PreSync/PostSync Job...) may run before the sync counts it as failed.
+    hook_timeout: float = 300.0
+
+
+@dataclass(frozen=True)
 class Settings:
     git: GitSettings = field(default_factory=GitSettings)
+    cluster: ClusterSettings = field(default_factory=ClusterSettings)
     render: RenderSettings = field(default_factory=RenderSettings)
     redis: RedisSettings = field(default_factory=RedisSettings)
     control_namespace: str = "gitops-tasks"
@@ -89,6 +100,12 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         redis=RedisSettings(
             url=get("REDIS_URL", redis_defaults.url),
             render_cache_ttl=int(get("RENDER_CACHE_TTL", str(redis_defaults.render_cache_ttl))),
+        ),
+        cluster=ClusterSettings(
+            qps=float(get("KUBE_QPS", str(ClusterSettings.qps))),
+            burst=int(get("KUBE_BURST", str(ClusterSettings.burst))),
+            request_timeout=float(get("KUBE_TIMEOUT", str(ClusterSettings.request_timeout))),
+            hook_timeout=float(get("HOOK_TIMEOUT", str(ClusterSettings.hook_timeout))),
         ),
         control_namespace=get("NAMESPACE", "gitops-tasks"),
     )

@@ -85,6 +85,17 @@ def test_diff_and_sync_cli(kubesim: KubeSim, kubeconfig: Path, tmp_path: Path,
     assert "hunter2" not in changed.stdout and "correct-horse" not in changed.stdout
     assert "aHVudGVyMg" not in changed.stdout  # nor the base64 of the old value
 
+    # refresh records status; the app is manual, so no sync runs.
+    refreshed = run(["refresh", "-f", str(app_file)], kubeconfig, tmp_path, control)
+    assert refreshed.returncode == 0, refreshed.stderr
+    assert "OutOfSync" in refreshed.stdout and "automated sync is due" not in refreshed.stdout
+    # rollback to history entry 0 (the first sync) keeps the old secret.
+    rolled = run(["rollback", "-f", str(app_file), "--id", "0"], kubeconfig, tmp_path, control)
+    assert rolled.returncode == 0, rolled.stdout + rolled.stderr
+    assert "Succeeded" in rolled.stdout
+    unknown = run(["rollback", "-f", str(app_file), "--id", "7"], kubeconfig, tmp_path, control)
+    assert unknown.returncode == 1 and "no history entry 7" in unknown.stderr
+
     table = kubectl.run("get", "applications", "-n", control).stdout
     assert "cli-app" in table and "Synced" in table
 
@@ -98,3 +109,31 @@ def test_diff_and_sync_cli(kubesim: KubeSim, kubeconfig: Path, tmp_path: Path,
     failed = run(["sync", "-f", str(other)], kubeconfig, tmp_path, control)
     assert failed.returncode == 1 and "elsewhere" in failed.stdout + failed.stderr
     assert "Traceback" not in failed.stderr
+
+
+def test_refresh_runs_the_automated_sync(kubesim: KubeSim, kubeconfig: Path, tmp_path: Path,
+                                         kubectl: Kubectl,
+                                         application_crd: None) -> None:  # noqa: F811
+    ident = uuid.uuid4().hex[:8]
+    dest, control = f"dst-{ident}", f"ctl-{ident}"
+    for ns in (dest, control):
+        call(kubesim.url, "POST", "/api/v1/namespaces",
+             {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    origin = Origin(tmp_path / "served", tmp_path / "work", "repo")
+    origin.commit({"app/cm.yaml": yaml.safe_dump({"apiVersion": "v1", "kind": "ConfigMap",
+                                                  "metadata": {"name": "auto"}})})
+    app_file = tmp_path / "app.yaml"
+    app_file.write_text(yaml.safe_dump({
+        "apiVersion": keys.API_VERSION, "kind": "Application",
+        "metadata": {"name": "auto", "namespace": control},
+        "spec": {"source": {"repoURL": origin.file_url, "path": "app"},
+                 "destination": {"server": "https://kubernetes.default.svc", "namespace": dest},
+                 "syncPolicy": {"automated": {"prune": True, "selfHeal": True}}}}))
+    kubectl.run("apply", "--server-side", "-f", str(app_file))
+    first = run(["refresh", "-f", str(app_file)], kubeconfig, tmp_path, control)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "automated sync is due" in first.stdout and "Succeeded" in first.stdout
+    assert call(kubesim.url, "GET", f"/api/v1/namespaces/{dest}/configmaps/auto").status == 200
+    again = run(["refresh", "-f", str(app_file)], kubeconfig, tmp_path, control)
+    assert again.returncode == 0 and "Synced" in again.stdout
+    assert "automated sync is due" not in again.stdout
