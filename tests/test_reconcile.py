@@ -508,3 +508,17 @@ def test_transient_api_errors_are_retried_with_backoff(env: Env) -> None:
     failed = env.reconciler.sync(app)
     assert not failed.succeeded and "injected fault" in failed.message
     assert env.status("flaky")["operationState"]["phase"] in (st.ERROR_PHASE, st.FAILED_PHASE)
+
+
+def test_dry_run_with_a_new_crd_and_its_objects(env: Env) -> None:
+    group = f"d{env.id}.example.com"
+    env.commit({"app/crd.yaml": WIDGET_CRD % {"g": group},
+                "app/widget.yaml": yaml.safe_dump({"apiVersion": f"{group}/v1",
+                                                   "kind": "Widget",
+                                                   "metadata": {"name": "w"}})})
+    outcome = env.reconciler.sync(env.app("drycrd", "app"), dry_run=True)
+    assert outcome.succeeded, outcome.message
+    assert [(r.key.kind, r.result) for r in outcome.results] == [
+        ("CustomResourceDefinition", st.WOULD_APPLY), ("Widget", st.WOULD_APPLY)]
+    assert call(env.kubesim.url, "GET", "/apis/apiextensions.k8s.io/v1/"
+                f"customresourcedefinitions/widgets.{group}").status == 404

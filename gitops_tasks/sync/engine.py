@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..cluster import ApiConflict, ApiPermanent, Cluster
+from ..cluster import ApiConflict, ApiPermanent, Cluster, UnknownKind
 from ..errors import PermanentError
 from ..health import HealthStatus, resource_health
 from ..log import get_logger
@@ -124,22 +124,30 @@ class Executor:
     # ---------------------------------------------------------------- waves
 
     def _run_wave(self, phase: Phase, wave: int, tasks: list[SyncTask], run: SyncRun) -> None:
-        applied_crds: list[SyncTask] = []
+        pending_crds: list[SyncTask] = []
         hooks: list[tuple[SyncTask, dict[str, Any]]] = []
         for task in tasks:
+            if pending_crds and task.key.kind not in ("Namespace", "CustomResourceDefinition"):
+                # Kind order puts CRDs first in a wave; what follows may be their objects,
+                # which the server only serves once the CRD is established.
+                self._establish(pending_crds, run)
+                pending_crds = []
             result = self._run_task(task, phase, wave, hooks)
             run.results.append(result)
             if result.result == st.FAILED:
                 run.failed = True
             elif (task.key.kind == "CustomResourceDefinition" and
                   task.action == Action.APPLY and not self.dry_run):
-                applied_crds.append(task)
-        for crd in applied_crds:
-            self._wait_established(crd, run)
-        if applied_crds:
-            self.cluster.invalidate_discovery()
+                pending_crds.append(task)
+        if pending_crds:
+            self._establish(pending_crds, run)
         for task, created in hooks:
             self._wait_hook(task, created, phase, wave, run)
+
+    def _establish(self, crds: list[SyncTask], run: SyncRun) -> None:
+        for crd in crds:
+            self._wait_established(crd, run)
+        self.cluster.invalidate_discovery()
 
     def _run_task(self, task: SyncTask, phase: Phase, wave: int,
                   hooks: list[tuple[SyncTask, dict[str, Any]]]) -> ResourceResult:
@@ -157,6 +165,14 @@ class Executor:
                     hooks.append((task, created))
             else:
                 self._apply(task, result)
+        except UnknownKind as exc:
+            if self.dry_run and task.depends_on:
+                # Its CRD is part of this sync and, in a dry run, was not created.
+                result.result = st.WOULD_APPLY
+                result.message = "its CustomResourceDefinition is applied by this sync"
+            else:
+                result.result = st.FAILED
+                result.message = exc.message
         except ApiConflict as exc:
             result.result = st.FAILED
             fields = ", ".join(f"{f} (owned by {m})" for m, f in exc.fields) or str(exc)
