@@ -101,8 +101,25 @@ class AppStore:
         except UnknownKind:
             return []
 
-    def write_status(self, name: str, status: dict[str, Any]) -> None:
-        self.cluster.patch_status(keys.API_VERSION, keys.KIND, name, self.namespace, status)
+    def write_status(self, name: str, status: dict[str, Any],
+                     previous: dict[str, Any] | None = None) -> None:
+        """Replace the status: a merge patch that also nulls what `previous` had and `status`
+        dropped (a plain merge patch would keep, say, a stale health message)."""
+        self.cluster.patch_status(keys.API_VERSION, keys.KIND, name, self.namespace,
+                                  _replacing_merge_patch(previous or {}, status))
+
+
+def _replacing_merge_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    patch: dict[str, Any] = {}
+    for k, v in new.items():
+        if isinstance(v, dict) and isinstance(old.get(k), dict):
+            patch[k] = _replacing_merge_patch(old[k], v)
+        else:
+            patch[k] = v
+    for k in old:
+        if k not in new:
+            patch[k] = None
+    return patch
 
 
 def _fill_scope(cluster: Cluster, obj: dict[str, Any], app: Application,
@@ -346,7 +363,7 @@ class Reconciler:
         if previous is not None and st.without_volatile(previous) == st.without_volatile(status):
             return False
         try:
-            self.apps.write_status(app.name, status)
+            self.apps.write_status(app.name, status, previous)
         except GitOpsError as exc:
             _log.warning("could not write status", app=app.name, error=str(exc))
             return False

@@ -522,3 +522,14 @@ def test_dry_run_with_a_new_crd_and_its_objects(env: Env) -> None:
         ("CustomResourceDefinition", st.WOULD_APPLY), ("Widget", st.WOULD_APPLY)]
     assert call(env.kubesim.url, "GET", "/apis/apiextensions.k8s.io/v1/"
                 f"customresourcedefinitions/widgets.{group}").status == 404
+
+
+def test_status_is_replaced_not_merged(env: Env) -> None:
+    env.commit({"app/deploy.yaml": deployment("msg")})
+    app = env.app("msg", "app")
+    assert env.reconciler.sync(app).succeeded
+    env.wait(lambda: (env.reconciler.refresh(app)[0] or pytest.fail()).health.status.value
+             == "Healthy")
+    status = env.status("msg")
+    assert "message" not in status["health"]
+    assert all("message" not in r.get("health", {}) for r in status["resources"])
