@@ -533,3 +533,29 @@ def test_status_is_replaced_not_merged(env: Env) -> None:
     status = env.status("msg")
     assert "message" not in status["health"]
     assert all("message" not in r.get("health", {}) for r in status["resources"])
+
+
+def test_app_of_apps(env: Env) -> None:
+    child = {
+        "apiVersion": keys.API_VERSION, "kind": "Application",
+        "metadata": {"name": "child", "namespace": env.control},
+        "spec": {"source": {"repoURL": env.origin.file_url, "path": "child"},
+                 "destination": {"server": "https://kubernetes.default.svc",
+                                 "namespace": env.dest}},
+    }
+    env.commit({"apps/child.yaml": yaml.safe_dump(child),
+                "child/cm.yaml": configmap("from-child")})
+    parent = env.app("parent", "apps")
+    parent = dataclasses.replace(parent, destination=dataclasses.replace(
+        parent.destination, namespace=env.control))
+    outcome = env.reconciler.sync(parent)
+    assert outcome.succeeded, outcome.message
+    child_obj = env.apps.get("child")
+    assert child_obj is not None
+    # The child is an ordinary Application now: sync it, and the parent sees its health.
+    assert env.reconciler.sync(parse_application(child_obj)).succeeded
+    assert env.live(CM, "from-child") is not None
+    cmp, _ = env.reconciler.refresh(parent)
+    assert cmp is not None
+    child_health = next(h for k, h in cmp.healths.items() if k.name == "child")
+    assert child_health is not None and child_health.status.value == "Healthy"
