@@ -24,7 +24,14 @@ from .model import Application, keys
 from .model import status as st
 from .model.resources import ResourceKey
 from .render.tracking import stamp
-from .sync import AppSyncOptions, PlanInput, app_options, build_plan, hook_types
+from .sync import (
+    AppSyncOptions,
+    PlanInput,
+    app_options,
+    build_plan,
+    hook_types,
+    object_options,
+)
 from .sync.engine import Executor, ResourceResult, SyncRun
 
 _log = get_logger(component="reconcile")
@@ -291,7 +298,9 @@ class Reconciler:
         cached = self.dry_run_cache.get(cmp.cluster.name, digest, rv)
         if cached is not None:
             return cached
-        predicted = cmp.cluster.apply(target, force=True, dry_run=True)
+        validate = object_options(
+            target, app_options(cmp.app.sync_policy.sync_options).object_defaults()).validate
+        predicted = cmp.cluster.apply(target, force=True, dry_run=True, validate=validate)
         cmp.dry_runs += 1
         self.dry_run_cache.put(cmp.cluster.name, digest, rv, predicted)
         return predicted

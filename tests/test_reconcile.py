@@ -559,3 +559,43 @@ def test_app_of_apps(env: Env) -> None:
     assert cmp is not None
     child_health = next(h for k, h in cmp.healths.items() if k.name == "child")
     assert child_health is not None and child_health.status.value == "Healthy"
+
+
+STRICT_CRD = """\
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: gadgets.%(g)s}
+spec:
+  group: %(g)s
+  scope: Namespaced
+  names: {plural: gadgets, singular: gadget, kind: Gadget}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec: {type: object, properties: {size: {type: integer}}}
+"""
+
+
+def test_unknown_field_fails_unless_validation_is_off(env: Env) -> None:
+    group = f"g{env.id}.example.com"
+    call(env.kubesim.url, "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+         yaml.safe_load(STRICT_CRD % {"g": group}))
+    typo = {"apiVersion": f"{group}/v1", "kind": "Gadget", "metadata": {"name": "g"},
+            "spec": {"size": 1, "szie": 2}}
+    env.commit({"strict/g.yaml": yaml.safe_dump(typo)})
+    outcome = env.reconciler.sync(env.app("strict", "strict"))
+    assert not outcome.succeeded
+    assert 'unknown field "spec.szie"' in outcome.message
+    relaxed = {**typo, "metadata": {"name": "g", "annotations": {
+        keys.SYNC_OPTIONS: "Validate=false"}}}
+    env.commit({"strict/g.yaml": yaml.safe_dump(relaxed)})
+    assert env.reconciler.sync(env.app("relaxed", "strict")).succeeded
+    live = call(env.kubesim.url, "GET", f"/apis/{group}/v1/namespaces/{env.dest}/gadgets/g").body
+    assert live["spec"] == {"size": 1}
+    call(env.kubesim.url, "DELETE",
+         f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/gadgets.{group}")

@@ -216,8 +216,12 @@ class Cluster:
         result: dict[str, Any] = resp.body
         return result
 
-    def _query(self, *, dry_run: bool, field_manager: str | None = None) -> dict[str, str]:
-        query = {"fieldManager": field_manager or self.field_manager}
+    def _query(self, *, dry_run: bool, field_manager: str | None = None,
+               validate: bool = True) -> dict[str, str]:
+        query = {"fieldManager": field_manager or self.field_manager,
+                 # Strict: a field the server does not know (a typo in Git) is an error, not
+                 # silently dropped; Validate=false on the object or app relaxes it.
+                 "fieldValidation": "Strict" if validate else "Ignore"}
         if dry_run:
             query["dryRun"] = "All"
         return query
@@ -229,22 +233,25 @@ class Cluster:
         force: bool = False,
         dry_run: bool = False,
         field_manager: str | None = None,
+        validate: bool = True,
     ) -> dict[str, Any]:
         """Server-side apply `obj` (creating it if missing); returns the object the server
         holds (or would hold, with dry_run). ApiConflict lists fields other managers own."""
         info, body, key = self._prepare(obj, "apply", apply=True)
-        query = self._query(dry_run=dry_run, field_manager=field_manager)
+        query = self._query(dry_run=dry_run, field_manager=field_manager, validate=validate)
         if force:
             query["force"] = "true"
         return self._write("PATCH", info, info.path(key.namespace, key.name), query=query,
                            body=body, content_type=APPLY_PATCH, verb="apply", key=key)
 
-    def create(self, obj: dict[str, Any], *, dry_run: bool = False) -> dict[str, Any]:
+    def create(self, obj: dict[str, Any], *, dry_run: bool = False,
+               validate: bool = True) -> dict[str, Any]:
         info, body, key = self._prepare(obj, "create")
         return self._write("POST", info, info.path(key.namespace), query=self._query(
-            dry_run=dry_run), body=body, verb="create", key=key)
+            dry_run=dry_run, validate=validate), body=body, verb="create", key=key)
 
-    def replace(self, obj: dict[str, Any], *, dry_run: bool = False) -> dict[str, Any]:
+    def replace(self, obj: dict[str, Any], *, dry_run: bool = False,
+                validate: bool = True) -> dict[str, Any]:
         """PUT `obj` whole (the Replace=true sync option); uses the live resourceVersion when
         `obj` has none, and creates the object when it does not exist."""
         info, body, key = self._prepare(obj, "replace")
@@ -252,11 +259,12 @@ class Cluster:
         if not meta.get("resourceVersion"):
             live = self.get(info.api_version, info.kind, key.name, key.namespace)
             if live is None:
-                return self.create(body, dry_run=dry_run)
+                return self.create(body, dry_run=dry_run, validate=validate)
             version = (live.get("metadata") or {}).get("resourceVersion")
             body = {**body, "metadata": {**meta, "resourceVersion": version}}
         return self._write("PUT", info, info.path(key.namespace, key.name),
-                           query=self._query(dry_run=dry_run), body=body, verb="replace",
+                           query=self._query(dry_run=dry_run, validate=validate), body=body,
+                           verb="replace",
                            key=key)
 
     def delete(

@@ -192,13 +192,14 @@ class Executor:
     def _apply(self, task: SyncTask, result: ResourceResult) -> None:
         assert task.target is not None
         live_rv = ((task.live or {}).get("metadata") or {}).get("resourceVersion")
+        validate = task.options.validate
         if task.options.replace and task.live is not None:
-            out = self.cluster.replace(task.target, dry_run=self.dry_run)
+            out = self.cluster.replace(task.target, dry_run=self.dry_run, validate=validate)
         elif task.options.replace:
-            out = self.cluster.create(task.target, dry_run=self.dry_run)
+            out = self.cluster.create(task.target, dry_run=self.dry_run, validate=validate)
         else:
             out = self.cluster.apply(task.target, force=self.force or task.options.force,
-                                     dry_run=self.dry_run)
+                                     dry_run=self.dry_run, validate=validate)
         new_rv = (out.get("metadata") or {}).get("resourceVersion")
         if self.dry_run:
             changed = task.live is None or _differs(task.live, out)
