@@ -96,10 +96,21 @@ def _reconciler(args: argparse.Namespace) -> Any:
                       hook_timeout=cfg.cluster.hook_timeout)
 
 
+def _warn_if_unregistered(reconciler: Any, app: Application) -> dict[str, Any] | None:
+    previous, exists = reconciler.load_status(app)
+    if not exists:
+        print(f"note: Application {app.name} is not in namespace "
+              f"{reconciler.apps.namespace}: there is no recorded inventory (objects removed "
+              "from Git cannot be found for pruning) and no status is written. "
+              "`kubectl apply` the Application first to keep both.", file=sys.stderr)
+    return previous  # type: ignore[no-any-return]
+
+
 def _cmd_diff(args: argparse.Namespace) -> int:
     app = _load_application(args.file)
     reconciler = _reconciler(args)
-    cmp = reconciler.compare(app, reconciler.load_status(app)[0], revision=args.revision)
+    cmp = reconciler.compare(app, _warn_if_unregistered(reconciler, app),
+                             revision=args.revision)
     differs = False
     for key in sorted(cmp.diffs):
         diff = cmp.diffs[key]
@@ -123,6 +134,7 @@ def _cmd_diff(args: argparse.Namespace) -> int:
 def _cmd_sync(args: argparse.Namespace) -> int:
     app = _load_application(args.file)
     reconciler = _reconciler(args)
+    _warn_if_unregistered(reconciler, app)
     outcome = reconciler.sync(app, revision=args.revision, prune=args.prune or None,
                               dry_run=args.dry_run, force=args.force or None,
                               initiated_by="cli")

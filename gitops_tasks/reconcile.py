@@ -209,12 +209,14 @@ class Reconciler:
                 cmp.conditions.append((st.COMPARISON_ERROR, f"{key}: {exc.message}"))
                 continue
             key = ResourceKey.of(obj)
-            if key in seen:
+            is_hook = bool(hook_types(obj))
+            # generateName hooks have no name yet; the plan names them per operation.
+            if key in seen and not (is_hook and not key.name):
                 cmp.conditions.append((st.COMPARISON_ERROR,
                                        f"{key} appears more than once in the manifests"))
                 continue
             seen.add(key)
-            if hook_types(obj):
+            if is_hook:
                 cmp.hooks.append(obj)
             else:
                 cmp.targets.append(obj)

@@ -599,3 +599,19 @@ def test_unknown_field_fails_unless_validation_is_off(env: Env) -> None:
     assert live["spec"] == {"size": 1}
     call(env.kubesim.url, "DELETE",
          f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/gadgets.{group}")
+
+
+def test_generate_name_hooks(env: Env) -> None:
+    hook = {"apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"generateName": "check-", "annotations": {keys.HOOK: "PostSync"}},
+            "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [
+                {"name": "m", "image": "busybox"}]}}}}
+    env.commit({"app/a.yaml": yaml.safe_dump(hook),
+                "app/b.yaml": yaml.safe_dump({**hook, "metadata": {**hook["metadata"],
+                                                                   "generateName": "other-"}}),
+                "app/cm.yaml": configmap("with-hooks")})
+    outcome = env.reconciler.sync(env.app("genname", "app"))
+    assert outcome.succeeded, outcome.message
+    hook_results = [r for r in outcome.results if r.hook]
+    assert len(hook_results) == 2
+    assert {r.key.name.split("-")[0] for r in hook_results} == {"check", "other"}

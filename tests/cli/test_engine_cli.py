@@ -129,6 +129,9 @@ def test_refresh_runs_the_automated_sync(kubesim: KubeSim, kubeconfig: Path, tmp
         "spec": {"source": {"repoURL": origin.file_url, "path": "app"},
                  "destination": {"server": "https://kubernetes.default.svc", "namespace": dest},
                  "syncPolicy": {"automated": {"prune": True, "selfHeal": True}}}}))
+    unregistered = run(["diff", "-f", str(app_file)], kubeconfig, tmp_path, control)
+    assert unregistered.returncode == 1
+    assert f"is not in namespace {control}" in unregistered.stderr
     kubectl.run("apply", "--server-side", "-f", str(app_file))
     first = run(["refresh", "-f", str(app_file)], kubeconfig, tmp_path, control)
     assert first.returncode == 0, first.stdout + first.stderr
