@@ -646,10 +646,12 @@ class KubeSim:
             body, _ = await self._read_body(request, patch=False)
             if t.subresource == "finalize":
                 body = self._finalize_body(t, body)
+            warnings: list[str] = []
             obj, created = self.store.update(rt, t.namespace, t.name, body,
                                              manager=self._manager(request, False),
-                                             subresource=sub, dry_run=dry, field_validation=fv)
-            return _json(obj, 201 if created else 200)
+                                             subresource=sub, dry_run=dry, field_validation=fv,
+                                             warnings=warnings)
+            return _json(obj, 201 if created else 200, _warning_headers(warnings))
         if method == "PATCH":
             request[VERB] = "patch"
             dry, fv = self._write_params(request)
@@ -658,12 +660,13 @@ class KubeSim:
             force = _bool_param(force_s)
             if force_s is not None and kind != "apply":
                 raise errors.bad_request("force is only allowed for apply patches")
+            warnings = []
             obj, created = self.store.patch(
                 rt, t.namespace, t.name, kind, body,
                 manager=self._manager(request, kind == "apply"), force=force,
-                subresource=sub, dry_run=dry, field_validation=fv,
+                subresource=sub, dry_run=dry, field_validation=fv, warnings=warnings,
             )
-            return _json(obj, 201 if created else 200)
+            return _json(obj, 201 if created else 200, _warning_headers(warnings))
         if method == "DELETE":
             request[VERB] = "delete"
             if t.subresource:
