@@ -148,6 +148,7 @@ class KubeSim:
         sim_settings: workloads.SimSettings | None = None,
         history_size: int = 10_000,
         record_requests: bool = True,
+        bookmark_interval: float = 60.0,
     ) -> None:
         self.host = host
         self.port = port
@@ -155,6 +156,8 @@ class KubeSim:
         self.store = Store(self.registry, history_size=history_size, simulate=simulate,
                            sim_settings=sim_settings)
         self.record_requests = record_requests
+        # Seconds of silence after which a watch that allows bookmarks gets one.
+        self.bookmark_interval = bookmark_interval
         self.request_log: list[RequestRecord] = []
         self.faults: list[Fault] = []
         self._fault_ids = 0
@@ -757,17 +760,7 @@ class KubeSim:
             items, _, _ = self.store.list_objects(rt, t.namespace, preds)
             initial = [{"type": "ADDED", "object": o} for o in items]
             if send_initial:
-                initial.append({
-                    "type": "BOOKMARK",
-                    "object": {
-                        "kind": rt.kind,
-                        "apiVersion": rt.api_version,
-                        "metadata": {
-                            "resourceVersion": str(self.store.rv),
-                            "annotations": {"k8s.io/initial-events-end": "true"},
-                        },
-                    },
-                })
+                initial.append(self._bookmark(rt, {"k8s.io/initial-events-end": "true"}))
         else:
             try:
                 past = self.store.events_since(int(rv_param), rt.key, t.namespace)
@@ -795,6 +788,8 @@ class KubeSim:
                 await response.write(_line(ev_dict))
             deadline = time.monotonic() + timeout
             stopping = self._stopping
+            bookmarks = _bool_param(q.get("allowWatchBookmarks"))
+            last_sent = time.monotonic()
             while True:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or (stopping is not None and stopping.is_set()):
@@ -802,16 +797,30 @@ class KubeSim:
                 try:
                     ev = await asyncio.wait_for(watcher.queue.get(), timeout=min(remaining, 1.0))
                 except TimeoutError:
+                    if bookmarks and time.monotonic() - last_sent >= self.bookmark_interval:
+                        # Periodic bookmarks let a client resume from a recent resourceVersion
+                        # even when nothing it watches changes.
+                        await response.write(_line(self._bookmark(rt)))
+                        last_sent = time.monotonic()
                     continue
                 converted = self._filter_event(rt, ev, matches)
                 if converted is not None:
                     await response.write(_line(converted))
+                    last_sent = time.monotonic()
             await response.write_eof()
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:
             self.store.watchers.discard(watcher)
         return response
+
+    def _bookmark(self, rt: ResourceType, annotations: dict[str, str] | None = None
+                  ) -> dict[str, Any]:
+        meta: dict[str, Any] = {"resourceVersion": str(self.store.rv)}
+        if annotations:
+            meta["annotations"] = annotations
+        return {"type": "BOOKMARK",
+                "object": {"kind": rt.kind, "apiVersion": rt.api_version, "metadata": meta}}
 
     def _filter_event(
         self, rt: ResourceType, ev: WatchEvent, matches: Callable[[Obj | None], bool]

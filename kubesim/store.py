@@ -331,8 +331,14 @@ class Store:
             try:
                 decoded = json.loads(base64.urlsafe_b64decode(continue_token.encode()))
                 start_after = (decoded["ns"], decoded["name"])
-            except (ValueError, KeyError, TypeError) as exc:
+                token_rv = int(decoded.get("rv", 0))
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
                 raise errors.bad_request(f"continue key is not valid: {exc}") from exc
+            if token_rv < self.compacted_rv:
+                # As after etcd compaction: the client must start the list again.
+                raise errors.expired(
+                    "The provided continue parameter is too old to display a consistent list "
+                    "result. You can start a new list without the continue parameter.")
         items: list[Obj] = []
         last: ObjKey | None = None
         remaining = 0

@@ -441,3 +441,27 @@ def test_fault_injection_and_request_log(kubesim: KubeSim, namespace: str) -> No
     assert [e["status"] for e in mine][:2] == [429, 201]
     assert all(e["end"] >= e["start"] for e in mine)
     assert mine[1]["verb"] == "create"
+
+
+def test_periodic_bookmarks_and_expired_continue() -> None:
+    with KubeSim(simulate=False, bookmark_interval=0.5, history_size=3) as sim:
+        base = "/api/v1/namespaces/default/configmaps"
+        for i in range(3):
+            call(sim.url, "POST", base, cm(f"b{i}"))
+        events: list[dict[str, Any]] = []
+        rv = call(sim.url, "GET", base).body["metadata"]["resourceVersion"]
+        _watch_lines(f"{sim.url}{base}?watch=1&allowWatchBookmarks=true&resourceVersion={rv}"
+                     "&timeoutSeconds=3", events, 2)
+        assert [e["type"] for e in events] == ["BOOKMARK", "BOOKMARK"]
+        assert events[0]["object"]["metadata"]["resourceVersion"] == rv
+        # Without allowWatchBookmarks a quiet watch stays quiet.
+        quiet: list[dict[str, Any]] = []
+        _watch_lines(f"{sim.url}{base}?watch=1&resourceVersion={rv}&timeoutSeconds=1.5",
+                     quiet, 5)
+        assert quiet == []
+        page = call(sim.url, "GET", base, limit="1").body
+        token = page["metadata"]["continue"]
+        for i in range(5):  # enough writes to compact the history past the token
+            call(sim.url, "POST", base, cm(f"later{i}"))
+        expired = call(sim.url, "GET", base, limit="1", **{"continue": token})
+        assert expired.status == 410 and expired.reason == "Expired"
