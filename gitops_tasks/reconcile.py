@@ -67,7 +67,8 @@ class Comparison:
     @property
     def health(self) -> Health:
         target_keys = {ResourceKey.of(t) for t in self.targets}
-        return app_health(h for k, h in self.healths.items() if k in target_keys)
+        return app_health(h for k, h in self.healths.items()
+                          if k in target_keys and not _child_app_not_yet_reporting(k, h))
 
     def out_of_sync(self) -> set[ResourceKey]:
         return {k for k, d in self.diffs.items() if d.status != ResourceStatus.SYNCED}
@@ -127,6 +128,13 @@ def _replacing_merge_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str
         if k not in new:
             patch[k] = None
     return patch
+
+
+def _child_app_not_yet_reporting(key: ResourceKey, health: Health | None) -> bool:
+    """As Argo CD: a child Application that is Missing or Unknown (not created or not yet
+    reconciled) does not make its parent unhealthy; its own status reports it."""
+    return (key.group == keys.GROUP and key.kind == keys.KIND and health is not None
+            and health.status in (HealthStatus.MISSING, HealthStatus.UNKNOWN))
 
 
 def _fill_scope(cluster: Cluster, obj: dict[str, Any], app: Application,

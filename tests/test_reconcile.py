@@ -615,3 +615,28 @@ def test_generate_name_hooks(env: Env) -> None:
     hook_results = [r for r in outcome.results if r.hook]
     assert len(hook_results) == 2
     assert {r.key.name.split("-")[0] for r in hook_results} == {"check", "other"}
+
+
+def test_child_app_with_unknown_health_does_not_degrade_parent(env: Env) -> None:
+    child = {
+        "apiVersion": keys.API_VERSION, "kind": "Application",
+        "metadata": {"name": "kid", "namespace": env.control},
+        "spec": {"source": {"repoURL": env.origin.file_url, "path": "kid"},
+                 "destination": {"server": "https://kubernetes.default.svc",
+                                 "namespace": env.dest}},
+    }
+    env.commit({"parent/kid.yaml": yaml.safe_dump(child), "kid/cm.yaml": configmap("k")})
+    parent = env.app("parent", "parent")
+    parent = dataclasses.replace(parent, destination=dataclasses.replace(
+        parent.destination, namespace=env.control))
+    assert env.reconciler.sync(parent).succeeded
+    r = call(env.kubesim.url, "PATCH", f"/apis/gitops-tasks.io/v1alpha1/namespaces/"
+             f"{env.control}/applications/kid/status",
+             {"status": {"health": {"status": "Unknown"}}},
+             content_type="application/merge-patch+json")
+    assert r.status == 200
+    cmp, _ = env.reconciler.refresh(parent)
+    assert cmp is not None
+    kid = next(h for k, h in cmp.healths.items() if k.name == "kid")
+    assert kid is not None and kid.status.value == "Unknown"
+    assert cmp.health.status.value == "Healthy"
