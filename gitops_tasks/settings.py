@@ -26,6 +26,12 @@ class GitSettings:
     max_repo_bytes: int = 1024 * 1024 * 1024
     # Seconds a resolved branch or tag is trusted before asking the remote again.
     resolve_ttl: float = 0.0
+    # Exported commit trees kept per repository (least recently used go first, and only once a
+    # new tree is extracted); the tree just exported always stays, even with 0.
+    max_trees_per_repo: int = 20
+    # Seconds a tree must have gone unused before it may be evicted: readers take no lock, so
+    # this must exceed the longest a render keeps using a tree after export() returned it.
+    tree_min_idle_seconds: float = 600.0
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,9 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
             max_file_bytes=int(get("GIT_MAX_FILE_BYTES", str(git_defaults.max_file_bytes))),
             max_repo_bytes=int(get("GIT_MAX_REPO_BYTES", str(git_defaults.max_repo_bytes))),
             resolve_ttl=float(get("GIT_RESOLVE_TTL", str(git_defaults.resolve_ttl))),
+            max_trees_per_repo=int(get("GIT_MAX_TREES", str(git_defaults.max_trees_per_repo))),
+            tree_min_idle_seconds=float(get("GIT_TREE_MIN_IDLE",
+                                            str(git_defaults.tree_min_idle_seconds))),
         ),
         render=RenderSettings(
             tool_timeout=float(get("RENDER_TIMEOUT", str(render_defaults.tool_timeout))),

@@ -51,6 +51,7 @@ class MirrorStats:
     ls_remotes: int = 0
     fetches: int = 0
     exports: int = 0
+    evicted_trees: int = 0
 
 
 @dataclass(frozen=True)

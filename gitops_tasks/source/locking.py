@@ -1,7 +1,8 @@
 """An inter-process lock on a file (`fcntl.flock`), with a timeout.
 
 Called by `mirror.GitMirrors` around every clone and fetch of a mirror, which all worker
-processes of a host share. The kernel releases a flock when its holder dies, so a killed worker
+processes of a host share, and by `trees.evict_trees` around the eviction of a repository's
+exported trees. The kernel releases a flock when its holder dies, so a killed worker
 never leaves a mirror locked. Readers take no lock: git's object and ref writes are atomic, so a
 `rev-parse` or `archive` alongside a fetch sees the old or the new state, never a broken one.
 """

@@ -16,11 +16,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from gitops_tasks.errors import InvalidApplication, RepoUnreachable, RevisionNotFound
+from gitops_tasks.log import get_logger
 from gitops_tasks.settings import GitSettings
 from gitops_tasks.source.commands import run_git
 from gitops_tasks.source.credentials import FROM_URL, RepoCredentials
 from gitops_tasks.source.fetching import FULL_SHA, SHORT_SHA, Mirror, MirrorStats
-from gitops_tasks.source.trees import export_tree
+from gitops_tasks.source.trees import evict_trees, export_tree, touch_tree
 from gitops_tasks.source.urls import mirror_name, redact, split_userinfo, transport
 
 CredentialLookup = Callable[[str], RepoCredentials | None]
@@ -29,6 +30,8 @@ CredentialLookup = Callable[[str], RepoCredentials | None]
 _BAD_REVISION = re.compile(r"^-|[\s~^:?*\[\\\x00-\x1f\x7f]|\.\.|@\{|^/|/$|//|\.lock$|^\.|/\.")
 _REMOTE_HELPER = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*::")
 _TRANSPORTS = ("http", "ssh", "git", "file")
+
+log = get_logger(component="source")
 
 
 class GitMirrors:
@@ -60,15 +63,35 @@ class GitMirrors:
         return self._resolve_ref(mirror, rev, app)
 
     def export(self, repo_url: str, sha: str, *, app: str | None = None) -> Path:
-        """The directory holding commit `sha`'s tree, shared and read-only by convention."""
+        """The directory holding commit `sha`'s tree, shared and read-only by convention.
+
+        Use it right away: a tree not exported again for `settings.tree_min_idle_seconds` may
+        be evicted (see `trees`). Each call stamps the tree as used; a new tree makes the
+        repository's least recently used trees beyond `settings.max_trees_per_repo` go."""
         mirror = self._mirror(repo_url, app)
         trees = self.settings.cache_dir / "trees" / mirror.path.name
-        if FULL_SHA.match(sha) and (trees / sha).is_dir():
-            return trees / sha  # commits are immutable: no git at all
+        if FULL_SHA.match(sha) and touch_tree(trees / sha):
+            return trees / sha  # commits are immutable: no git at all, one utime
         full = self._commit(mirror, sha, app)
         self.stats.exports += 1
-        return export_tree(mirror.path, full, trees / full, settings=self.settings,
+        tree = export_tree(mirror.path, full, trees / full, settings=self.settings,
                            repo=mirror.url, app=app)
+        touch_tree(tree)
+        self._evict(trees, tree, mirror, app)
+        return tree
+
+    def _evict(self, trees: Path, tree: Path, mirror: Mirror, app: str | None) -> None:
+        """Bound the repository's exported trees; never fails the export that asked."""
+        try:
+            evicted = evict_trees(trees, keep=tree.name,
+                                  max_trees=self.settings.max_trees_per_repo,
+                                  min_idle=self.settings.tree_min_idle_seconds,
+                                  repo=mirror.url, app=app)
+        except Exception as exc:  # disk trouble must not fail a render: the tree is there
+            log.warning("tree eviction failed; trees left in place", repo=mirror.shown,
+                        app=app, error=str(exc))
+            return
+        self.stats.evicted_trees += len(evicted)
 
     def changed_files(
         self, repo_url: str, old_sha: str, new_sha: str, *, app: str | None = None

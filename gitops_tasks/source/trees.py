@@ -7,28 +7,50 @@ processes exporting the same commit at once both end up with the winner's comple
 
 Layout: `<cache_dir>/trees/<mirror name>/<sha>/`, and `<mirror name>/.source` holding the
 (redacted) repository URL, which lets `safety` name the repository in its messages.
+
+Retention: every export stamps the tree directory's own mtime (`touch_tree`, one `utime`), so
+the mtime says when the tree was last handed to a reader. After a new tree is extracted,
+`evict_trees` removes that repository's least recently used trees beyond
+`GitSettings.max_trees_per_repo`, under `<cache_dir>/trees/<mirror name>.lock` so two processes
+never evict at once. It never removes the tree just exported, nor one used less than
+`GitSettings.tree_min_idle_seconds` ago. Readers take no lock: the ASSUMPTION that keeps them
+safe is that a reader is done with a path within `tree_min_idle_seconds` of the `export()` call
+that returned it (a render takes seconds; the default threshold is ten minutes). A reader that
+needs a tree for longer must call `export()` again, which stamps it again. A victim is first
+renamed to `.trash-*` in the same directory (atomic: its sha name then either holds the whole
+tree or nothing, and a later export of that sha simply extracts it again), then deleted; if it
+was used between our look at it and the rename, it is renamed back.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 import shutil
 import tarfile
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from git.cmd import Git
 
-from gitops_tasks.errors import SourceError, SourceTooLarge
+from gitops_tasks.errors import MirrorBusy, SourceError, SourceTooLarge
+from gitops_tasks.log import get_logger
 from gitops_tasks.settings import GitSettings
 from gitops_tasks.source.commands import run_git
+from gitops_tasks.source.fetching import FULL_SHA
+from gitops_tasks.source.locking import file_lock
 from gitops_tasks.source.urls import redact
 
 SOURCE_FILE = ".source"
+TRASH_PREFIX = ".trash-"
 _CHUNK = 1024 * 1024
 _GITLINK = "160000"  # a submodule: exported as an empty directory, never fetched
+
+log = get_logger(component="source")
 
 
 @dataclass(frozen=True)
@@ -169,3 +191,125 @@ def describe_tree(tree: Path) -> str:
     except OSError:
         return str(tree)
     return f"{repo}@{tree.name}"
+
+
+# -- retention -----------------------------------------------------------------------------
+
+
+def touch_tree(tree: Path) -> bool:
+    """Record that `tree` is being used now: set its own mtime (one `utime` syscall, atomic).
+    False if there is no such tree (never extracted, or evicted)."""
+    # An explicit fine-grained time, not the kernel's "now": that is stamped from a coarse clock
+    # (a few ms), and two uses in quick succession must still be ordered.
+    now = time.time_ns()
+    try:
+        os.utime(tree, ns=(now, now))
+        return True
+    except FileNotFoundError:
+        return False
+    except OSError:
+        pass
+    # Explicit times need ownership (a tree extracted by another user): "now" only needs write
+    # access. If even that is refused, the tree is still perfectly usable, just not stamped.
+    with contextlib.suppress(OSError):
+        os.utime(tree)
+        return True
+    return tree.is_dir()
+
+
+def evict_trees(
+    repo_dir: Path, *, keep: str, max_trees: int, min_idle: float, repo: str,
+    app: str | None = None,
+) -> list[str]:
+    """Delete the least recently used trees of one repository (`<cache_dir>/trees/<mirror>`)
+    beyond `max_trees`, sparing `keep` (the tree just exported) and every tree used less than
+    `min_idle` seconds ago. The SHAs deleted. Skipped if another process is evicting this
+    repository's trees right now: the next new tree catches up. Deletion failures are logged,
+    not raised (the debris is removed by a later eviction)."""
+    trees, trash = _scan(repo_dir)
+    if not trash and len(trees) <= max(max_trees, 1):
+        return []  # the common case: no lock, one directory listing
+    try:
+        with file_lock(repo_dir.with_name(repo_dir.name + ".lock"), timeout=0,
+                       what=f"the exported trees of {redact(repo)}", app=app):
+            return _evict_locked(repo_dir, keep, max_trees, min_idle, repo, app)
+    except MirrorBusy:
+        log.debug("tree eviction skipped: another process is evicting", repo=redact(repo),
+                  app=app)
+        return []
+
+
+def _scan(repo_dir: Path) -> tuple[dict[str, int], list[str]]:
+    """({sha: mtime_ns} of the trees, names of `.trash-*` debris) in `repo_dir`."""
+    trees: dict[str, int] = {}
+    trash: list[str] = []
+    try:
+        entries = list(os.scandir(repo_dir))
+    except FileNotFoundError:
+        return trees, trash
+    for entry in entries:
+        if entry.name.startswith(TRASH_PREFIX):
+            trash.append(entry.name)
+        elif FULL_SHA.match(entry.name):
+            with contextlib.suppress(OSError):  # evicted while we looked: not a tree any more
+                if entry.is_dir(follow_symlinks=False):
+                    trees[entry.name] = entry.stat(follow_symlinks=False).st_mtime_ns
+    return trees, trash
+
+
+def _evict_locked(
+    repo_dir: Path, keep: str, max_trees: int, min_idle: float, repo: str, app: str | None
+) -> list[str]:
+    trees, trash = _scan(repo_dir)  # again: another process may have evicted meanwhile
+    # Only lock holders make `.trash-*` entries, and nobody reads them: any found now is left
+    # by an evictor that crashed or failed to delete.
+    for name in trash:
+        _delete(repo_dir / name, repo, app)
+    now = time.time_ns()
+    # Most recently used first; the tree just exported always leads and is always kept.
+    ranked = sorted((sha for sha in trees if sha != keep), key=trees.__getitem__, reverse=True)
+    evicted: list[str] = []
+    for sha in ranked[max(max_trees - 1, 0):]:
+        idle = (now - trees[sha]) / 1e9
+        if idle < min_idle:
+            continue  # a render may still be reading it
+        tree = repo_dir / sha
+        victim = repo_dir / f"{TRASH_PREFIX}{sha[:12]}-{os.getpid()}-{secrets.token_hex(4)}"
+        try:
+            os.rename(tree, victim)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            log.warning("could not evict exported tree", repo=redact(repo), app=app,
+                        sha=sha, error=str(exc))
+            continue
+        if _used_since(victim, trees[sha]):
+            # Exported again between our scan and the rename (a reader holds its path now):
+            # put it back. If that sha was meanwhile extracted anew, that copy serves.
+            try:
+                os.rename(victim, tree)
+                continue
+            except OSError:
+                pass
+        evicted.append(sha)
+        log.info("evicted exported tree", repo=redact(repo), app=app, sha=sha,
+                 idle_seconds=round(idle, 1))
+        _delete(victim, repo, app)
+    return evicted
+
+
+def _used_since(tree: Path, mtime_ns: int) -> bool:
+    try:
+        return os.stat(tree, follow_symlinks=False).st_mtime_ns != mtime_ns
+    except OSError:
+        return False
+
+
+def _delete(path: Path, repo: str, app: str | None) -> None:
+    try:
+        shutil.rmtree(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        log.warning("could not delete evicted tree; will retry at the next eviction",
+                    repo=redact(repo), app=app, path=str(path), error=str(exc))
