@@ -34,7 +34,7 @@ test-fast: install
 	$(BIN)/pytest -n 2 --dist loadgroup -m "not slow" $(PYTEST_ARGS)
 
 run: install
-	$(BIN)/python -m kubesim.sandbox
+	$(BIN)/python scripts/demo.py
 
 bench: install
 	$(BIN)/python bench/kubesim_apply.py
