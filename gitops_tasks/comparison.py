@@ -1,0 +1,263 @@
+"""Git versus the cluster for one app: render, read live objects, diff, assess health.
+
+`Comparer.compare` is called by the reconciler for every refresh and sync. It reads only the
+objects the app renders and the inventory it recorded (never a cluster-wide scan), detects
+objects another app owns, and asks the API server for a dry-run apply only when the manifest
+or the live object changed (the dry-run cache).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+from .cluster import ApiPermanent, Cluster, Destinations, UnknownKind
+from .diff import DryRunCache, ResourceDiff, ResourceStatus, compare, manifest_hash
+from .errors import PermanentError
+from .health import Health, HealthStatus, app_health, resource_health
+from .manifests import ManifestSource
+from .model import Application, keys
+from .model import status as st
+from .model.resources import ResourceKey
+from .render.tracking import stamp
+from .sync import app_options, hook_types, object_options
+
+
+@dataclass
+class Comparison:
+    """Git versus the cluster for one app at one revision."""
+
+    app: Application
+    revision: str
+    cluster: Cluster
+    targets: list[dict[str, Any]] = field(default_factory=list)
+    hooks: list[dict[str, Any]] = field(default_factory=list)
+    live: dict[ResourceKey, dict[str, Any]] = field(default_factory=dict)
+    versions: dict[ResourceKey, str] = field(default_factory=dict)
+    diffs: dict[ResourceKey, ResourceDiff] = field(default_factory=dict)
+    healths: dict[ResourceKey, Health | None] = field(default_factory=dict)
+    shared: dict[ResourceKey, str] = field(default_factory=dict)
+    errors: dict[ResourceKey, str] = field(default_factory=dict)
+    conditions: list[tuple[str, str]] = field(default_factory=list)
+    dry_runs: int = 0
+
+    @property
+    def sync_status(self) -> str:
+        if self.errors:
+            return "Unknown" if not self.diffs else "OutOfSync"
+        bad = (ResourceStatus.OUT_OF_SYNC, ResourceStatus.MISSING, ResourceStatus.REQUIRES_PRUNING)
+        if any(d.status in bad for d in self.diffs.values()) or self.shared:
+            return "OutOfSync"
+        return "Synced"
+
+    @property
+    def health(self) -> Health:
+        target_keys = {ResourceKey.of(t) for t in self.targets}
+        return app_health(h for k, h in self.healths.items()
+                          if k in target_keys and not _child_app_not_yet_reporting(k, h))
+
+    def out_of_sync(self) -> set[ResourceKey]:
+        return {k for k, d in self.diffs.items() if d.status != ResourceStatus.SYNCED}
+
+    def resource_entries(self) -> list[dict[str, Any]]:
+        """The status.resources list: one entry per resource with sync status and health."""
+        out = []
+        keys_sorted = sorted(set(self.diffs) | set(self.shared) | set(self.errors))
+        for key in keys_sorted:
+            api_version = self.versions.get(key, "")
+            entry = st.resource_ref(key, api_version.rpartition("/")[2])
+            diff = self.diffs.get(key)
+            if key in self.shared:
+                entry["status"] = "OutOfSync"
+                entry["message"] = f"owned by application {self.shared[key]}"
+            elif key in self.errors:
+                entry["status"] = "Unknown"
+                entry["message"] = self.errors[key]
+            elif diff is not None:
+                entry["status"] = ("Synced" if diff.status == ResourceStatus.SYNCED
+                                   else "OutOfSync")
+                if diff.status == ResourceStatus.REQUIRES_PRUNING:
+                    entry["requiresPruning"] = True
+                if diff.status == ResourceStatus.MISSING:
+                    entry["message"] = "missing from the cluster"
+            health = self.healths.get(key)
+            if health is not None:
+                entry["health"] = {"status": health.status.value}
+                if health.message:
+                    entry["health"]["message"] = health.message
+            out.append(entry)
+        return out
+
+
+def _child_app_not_yet_reporting(key: ResourceKey, health: Health | None) -> bool:
+    """As Argo CD: a child Application that is Missing or Unknown (not created or not yet
+    reconciled) does not make its parent unhealthy; its own status reports it."""
+    return (key.group == keys.GROUP and key.kind == keys.KIND and health is not None
+            and health.status in (HealthStatus.MISSING, HealthStatus.UNKNOWN))
+
+
+def _fill_scope(cluster: Cluster, obj: dict[str, Any], app: Application,
+                crd_scopes: dict[tuple[str, str], bool]) -> None:
+    """Namespaced objects without a namespace go to the destination namespace; cluster-scoped
+    ones lose any namespace; then the tracking id is stamped again with the final namespace."""
+    api_version = str(obj.get("apiVersion", ""))
+    kind = str(obj.get("kind", ""))
+    group = api_version.rpartition("/")[0]
+    try:
+        namespaced = cluster.resource(api_version, kind).namespaced
+    except UnknownKind:
+        if (group, kind) not in crd_scopes:
+            raise
+        namespaced = crd_scopes[(group, kind)]
+    meta = obj.setdefault("metadata", {})
+    if namespaced:
+        if not meta.get("namespace"):
+            if not app.destination.namespace:
+                raise PermanentError(f"{kind} {meta.get('name')} has no namespace and the "
+                                     "Application's destination sets none", app=app.name)
+            meta["namespace"] = app.destination.namespace
+    else:
+        meta.pop("namespace", None)
+    stamp(obj, app.name, namespace=meta.get("namespace", ""))
+
+
+def _crd_scopes(targets: list[dict[str, Any]]) -> dict[tuple[str, str], bool]:
+    scopes: dict[tuple[str, str], bool] = {}
+    for t in targets:
+        if t.get("kind") == "CustomResourceDefinition":
+            spec = t.get("spec") or {}
+            kind = (spec.get("names") or {}).get("kind", "")
+            scopes[(spec.get("group", ""), kind)] = spec.get("scope", "Namespaced") == "Namespaced"
+    return scopes
+
+
+def _tracked_by(obj: dict[str, Any]) -> str:
+    value = ((obj.get("metadata") or {}).get("annotations") or {}).get(keys.TRACKING_ANNOTATION)
+    parsed = keys.parse_tracking_id(value) if value else None
+    return parsed[0] if parsed else ""
+
+
+class Comparer:
+    def __init__(self, manifests: ManifestSource, destinations: Destinations,
+                 dry_run_cache: DryRunCache | None = None) -> None:
+        self.manifests = manifests
+        self.destinations = destinations
+        self.dry_run_cache = dry_run_cache or DryRunCache(None)
+
+    def compare(self, app: Application, previous: dict[str, Any] | None = None, *,
+                revision: str | None = None) -> Comparison:
+        """Render Git, read the live objects, diff and assess health. Raises GitOpsError when
+        the app cannot be compared at all (render failed, cluster unknown)."""
+        cluster = self.destinations.resolve(app.destination)
+        rendered = self.manifests.manifests(app, revision)
+        cmp = Comparison(app=app, revision=rendered.revision, cluster=cluster)
+        objects = copy.deepcopy(rendered.manifests)
+        scopes = _crd_scopes(objects)
+        seen: set[ResourceKey] = set()
+        for obj in objects:
+            try:
+                _fill_scope(cluster, obj, app, scopes)
+            except UnknownKind as exc:
+                key = ResourceKey.of(obj)
+                cmp.errors[key] = exc.message
+                cmp.conditions.append((st.COMPARISON_ERROR, f"{key}: {exc.message}"))
+                continue
+            key = ResourceKey.of(obj)
+            is_hook = bool(hook_types(obj))
+            # generateName hooks have no name yet; the plan names them per operation.
+            if key in seen and not (is_hook and not key.name):
+                cmp.conditions.append((st.COMPARISON_ERROR,
+                                       f"{key} appears more than once in the manifests"))
+                continue
+            seen.add(key)
+            if is_hook:
+                cmp.hooks.append(obj)
+            else:
+                cmp.targets.append(obj)
+            cmp.versions[key] = str(obj.get("apiVersion", ""))
+        self._read_live(cmp, previous)
+        self._diff(cmp)
+        return cmp
+
+    def _inventory(self, previous: dict[str, Any] | None) -> dict[ResourceKey, str]:
+        """What this app applied before, from its recorded status (not a cluster-wide scan)."""
+        out: dict[ResourceKey, str] = {}
+        for r in (previous or {}).get("resources") or []:
+            group = r.get("group", "")
+            version = r.get("version", "")
+            api_version = f"{group}/{version}" if group else version
+            out[ResourceKey(group, r.get("kind", ""), r.get("namespace", ""),
+                            r.get("name", ""))] = api_version
+        return out
+
+    def _read_live(self, cmp: Comparison, previous: dict[str, Any] | None) -> None:
+        wanted = dict(cmp.versions)
+        for key, api_version in self._inventory(previous).items():
+            wanted.setdefault(key, api_version)
+        for key, api_version in wanted.items():
+            if key in cmp.errors:
+                continue
+            try:
+                live = cmp.cluster.get(api_version, key.kind, key.name, key.namespace)
+            except UnknownKind:
+                live = None
+            if live is None:
+                continue
+            owner = _tracked_by(live)
+            if key in cmp.versions:
+                if owner and owner != cmp.app.name:
+                    cmp.shared[key] = owner
+                    cmp.conditions.append((st.SHARED_RESOURCE,
+                                           f"{key} is part of application {owner}; "
+                                           f"{cmp.app.name} leaves it alone"))
+                    continue
+                cmp.live[key] = live
+            elif owner == cmp.app.name:
+                # In the inventory, gone from Git, still ours: a prune candidate.
+                cmp.live[key] = live
+                cmp.versions.setdefault(key, api_version)
+
+    def _diff(self, cmp: Comparison) -> None:
+        hook_keys = {ResourceKey.of(h) for h in cmp.hooks}
+        rules = cmp.app.ignore_differences
+        target_keys = set()
+        for target in cmp.targets:
+            key = ResourceKey.of(target)
+            target_keys.add(key)
+            if key in cmp.shared:
+                continue
+            live = cmp.live.get(key)
+            if live is None:
+                cmp.diffs[key] = compare(key, None, None, rules)
+                cmp.healths[key] = resource_health(None)
+                continue
+            try:
+                predicted = self._predict(cmp, target, live)
+            except ApiPermanent as exc:
+                cmp.errors[key] = exc.message
+                cmp.conditions.append((st.COMPARISON_ERROR, f"{key}: {exc.message}"))
+                cmp.healths[key] = resource_health(live)
+                continue
+            cmp.diffs[key] = compare(key, predicted, live, rules)
+            cmp.healths[key] = resource_health(live)
+        for key, live in cmp.live.items():
+            if key not in target_keys and key not in hook_keys:
+                cmp.diffs[key] = compare(key, None, live, rules, tracked=True)
+                cmp.healths[key] = resource_health(live)
+
+    def _predict(self, cmp: Comparison, target: dict[str, Any], live: dict[str, Any]
+                 ) -> dict[str, Any]:
+        """What the server would hold after our apply: a dry-run apply, cached by (manifest,
+        live resourceVersion) so a refresh where nothing changed asks the server nothing."""
+        digest = manifest_hash(target)
+        rv = str((live.get("metadata") or {}).get("resourceVersion", ""))
+        cached = self.dry_run_cache.get(cmp.cluster.name, digest, rv)
+        if cached is not None:
+            return cached
+        validate = object_options(
+            target, app_options(cmp.app.sync_policy.sync_options).object_defaults()).validate
+        predicted = cmp.cluster.apply(target, force=True, dry_run=True, validate=validate)
+        cmp.dry_runs += 1
+        self.dry_run_cache.put(cmp.cluster.name, digest, rv, predicted)
+        return predicted
