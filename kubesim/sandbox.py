@@ -44,6 +44,14 @@ spec:
 """
 
 
+def wait_for_stop_signal() -> None:
+    """Block until SIGINT or SIGTERM (the sandbox serves from a background thread)."""
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stop.wait()
+
+
 def find_kubectl() -> str | None:
     beside = Path(sys.executable).parent / "kubectl"
     if beside.exists():
@@ -91,10 +99,7 @@ def main(argv: list[str] | None = None) -> int:
             "Press Ctrl-C to stop.",
             flush=True,
         )
-        stop = threading.Event()
-        signal.signal(signal.SIGINT, lambda *_: stop.set())
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        stop.wait()
+        wait_for_stop_signal()
         return 0
     finally:
         sim.stop()

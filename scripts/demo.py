@@ -11,12 +11,11 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
+from kubesim.sandbox import wait_for_stop_signal
 from kubesim.server import KubeSim
 from kubesim.workloads import SimSettings
 
@@ -164,10 +163,7 @@ spec:
             "Press Ctrl-C to stop.",
             flush=True,
         )
-        stop = threading.Event()
-        signal.signal(signal.SIGINT, lambda *_: stop.set())
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        stop.wait()
+        wait_for_stop_signal()
         return 0
     finally:
         sim.stop()
