@@ -162,6 +162,11 @@ def unsupported_media_type(
     )
 
 
+def not_acceptable(message: str) -> StatusError:
+    """406: no representation the client accepts can be produced."""
+    return StatusError(406, "NotAcceptable", message)
+
+
 def forbidden(
     resource: str, name: str, group: str, message: str, cause_type: str = ""
 ) -> StatusError:

@@ -22,8 +22,9 @@ from typing import Any, TypeVar
 import yaml
 from aiohttp import web
 
-from . import discovery, errors, protobuf, tables, workloads
+from . import discovery, errors, negotiation, protobuf, tables, workloads
 from .errors import StatusError
+from .negotiation import Representation
 from .registry import Registry, ResourceType
 from .selectors import parse_field_selector, parse_label_selector
 from .store import Obj, Store, WatchEvent
@@ -60,6 +61,7 @@ class RequestRecord:
     start: float
     end: float
     verb: str = ""
+    accept: str = ""  # the raw Accept header: `as=PartialObjectMetadataList` marks metadata lists
 
 
 @dataclass
@@ -377,6 +379,7 @@ class KubeSim:
                         start=start,
                         end=time.time(),
                         verb=request.get(VERB, ""),
+                        accept=request.headers.get("Accept", ""),
                     )
                 )
 
@@ -388,9 +391,11 @@ class KubeSim:
             return await self._admin(request)
         parts = [p for p in path.split("/") if p]
         method = request.method
-        self._check_accept(request)
         is_resource = len(parts) >= 3 and parts[0] in ("api", "apis") and not (
             parts[0] == "apis" and len(parts) == 3)
+        if not is_resource:
+            # Resource endpoints negotiate once they know what they answer (_collection, _item).
+            _negotiate(request, negotiation.PLAIN_ONLY)
         if method != "GET" and not is_resource:
             raise errors.method_not_allowed()
         if path in ("/healthz", "/livez", "/readyz"):
@@ -425,16 +430,6 @@ class KubeSim:
         if is_collection:
             return await self._collection(request, target)
         return await self._item(request, target)
-
-    def _check_accept(self, request: web.Request) -> None:
-        accept = request.headers.get("Accept", "")
-        if not accept:
-            return
-        if "json" in accept or "*/*" in accept or "yaml" in accept or "text/plain" in accept:
-            return
-        raise StatusError(406, "NotAcceptable",
-                          f"only the following media types are accepted: application/json, "
-                          f"application/yaml (asked for {accept})")
 
     def _openapi(self, parts: list[str]) -> web.Response:
         if parts == ["openapi", "v3"]:
@@ -559,11 +554,13 @@ class KubeSim:
     async def _collection(self, request: web.Request, t: _Target) -> web.StreamResponse:
         method = request.method
         rt = t.rt
+        watch = method == "GET" and _bool_param(request.query.get("watch"))
+        rep = _negotiate(request, _offers(method, watch=watch))
         if method == "GET":
             preds = self._predicates(request, rt)
-            if _bool_param(request.query.get("watch")):
+            if watch:
                 request[VERB] = "watch"
-                return await self._watch(request, t, preds)
+                return await self._watch(request, t, preds, rep)
             request[VERB] = "list"
             limit_s = request.query.get("limit", "0") or "0"
             try:
@@ -580,12 +577,7 @@ class KubeSim:
             if token:
                 meta["continue"] = token
                 meta["remainingItemCount"] = remaining
-            accept = request.headers.get("Accept", "")
-            if "as=Table" in accept:
-                return _json(tables.to_table(rt, items, meta,
-                                             request.query.get("includeObject", "Metadata")))
-            return _json({"kind": rt.list_kind, "apiVersion": rt.api_version, "metadata": meta,
-                          "items": items})
+            return _json(_list_body(request, rt, rep, items, meta))
         if method == "POST":
             request[VERB] = "create"
             if rt.namespaced and not t.namespace:
@@ -632,16 +624,12 @@ class KubeSim:
     async def _item(self, request: web.Request, t: _Target) -> web.StreamResponse:
         method = request.method
         rt = t.rt
+        rep = _negotiate(request, _offers(method, scale=t.subresource == "scale"))
         if t.subresource == "scale":
-            return await self._scale(request, t)
+            return await self._scale(request, t, rep)
         if method == "GET":
             request[VERB] = "get"
-            obj = self.store.get(rt, t.namespace, t.name)
-            if "as=Table" in request.headers.get("Accept", ""):
-                return _json(tables.to_table(
-                    rt, [obj], {"resourceVersion": obj["metadata"].get("resourceVersion", "")},
-                    request.query.get("includeObject", "Metadata")))
-            return _json(obj)
+            return _json(_object_body(request, rt, rep, self.store.get(rt, t.namespace, t.name)))
         sub = "status" if t.subresource in ("status",) else ""
         if method == "PUT":
             request[VERB] = "update"
@@ -690,7 +678,8 @@ class KubeSim:
         new["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
         return new
 
-    async def _scale(self, request: web.Request, t: _Target) -> web.Response:
+    async def _scale(self, request: web.Request, t: _Target, rep: Representation
+                     ) -> web.Response:
         rt = t.rt
         obj = self.store.get(rt, t.namespace, t.name)
 
@@ -714,7 +703,7 @@ class KubeSim:
             }
 
         if request.method == "GET":
-            return _json(scale_of(obj))
+            return _json(negotiation.as_object(rep, scale_of(obj)))
         if request.method in ("PUT", "PATCH"):
             dry, fv = self._write_params(request)
             body, _ = await self._read_body(request, patch=request.method == "PATCH")
@@ -736,10 +725,13 @@ class KubeSim:
     # ------------------------------------------------------------------ watch
 
     async def _watch(
-        self, request: web.Request, t: _Target, preds: list[Callable[[Obj], bool]]
+        self, request: web.Request, t: _Target, preds: list[Callable[[Obj], bool]],
+        rep: Representation,
     ) -> web.StreamResponse:
         q = request.query
         rt = t.rt
+        # Every event carries one object: a PartialObjectMetadataList cannot be streamed.
+        negotiation.require(rep, is_list=False, what=rt.kind)
         rv_param = q.get("resourceVersion", "")
         send_initial = _bool_param(q.get("sendInitialEvents"))
         if rv_param and not rv_param.isdigit():
@@ -758,9 +750,9 @@ class KubeSim:
         error: StatusError | None = None
         if send_initial or rv_param in ("", "0"):
             items, _, _ = self.store.list_objects(rt, t.namespace, preds)
-            initial = [{"type": "ADDED", "object": o} for o in items]
+            initial = [{"type": "ADDED", "object": negotiation.as_object(rep, o)} for o in items]
             if send_initial:
-                initial.append(self._bookmark(rt, {"k8s.io/initial-events-end": "true"}))
+                initial.append(self._bookmark(rt, rep, {"k8s.io/initial-events-end": "true"}))
         else:
             try:
                 past = self.store.events_since(int(rv_param), rt.key, t.namespace)
@@ -768,7 +760,7 @@ class KubeSim:
                 error = exc
                 past = []
             for ev in past:
-                converted = self._filter_event(rt, ev, matches)
+                converted = self._filter_event(rt, ev, matches, rep)
                 if converted is not None:
                     initial.append(converted)
         if error is None:
@@ -800,10 +792,10 @@ class KubeSim:
                     if bookmarks and time.monotonic() - last_sent >= self.bookmark_interval:
                         # Periodic bookmarks let a client resume from a recent resourceVersion
                         # even when nothing it watches changes.
-                        await response.write(_line(self._bookmark(rt)))
+                        await response.write(_line(self._bookmark(rt, rep)))
                         last_sent = time.monotonic()
                     continue
-                converted = self._filter_event(rt, ev, matches)
+                converted = self._filter_event(rt, ev, matches, rep)
                 if converted is not None:
                     await response.write(_line(converted))
                     last_sent = time.monotonic()
@@ -814,16 +806,19 @@ class KubeSim:
             self.store.watchers.discard(watcher)
         return response
 
-    def _bookmark(self, rt: ResourceType, annotations: dict[str, str] | None = None
-                  ) -> dict[str, Any]:
+    def _bookmark(self, rt: ResourceType, rep: Representation,
+                  annotations: dict[str, str] | None = None) -> dict[str, Any]:
+        """An object of the watched kind (or a PartialObjectMetadata, as negotiated) carrying
+        only the current resourceVersion and `annotations`."""
         meta: dict[str, Any] = {"resourceVersion": str(self.store.rv)}
         if annotations:
             meta["annotations"] = annotations
-        return {"type": "BOOKMARK",
-                "object": {"kind": rt.kind, "apiVersion": rt.api_version, "metadata": meta}}
+        obj = {"kind": rt.kind, "apiVersion": rt.api_version, "metadata": meta}
+        return {"type": "BOOKMARK", "object": negotiation.as_object(rep, obj)}
 
     def _filter_event(
-        self, rt: ResourceType, ev: WatchEvent, matches: Callable[[Obj | None], bool]
+        self, rt: ResourceType, ev: WatchEvent, matches: Callable[[Obj | None], bool],
+        rep: Representation,
     ) -> dict[str, Any] | None:
         """Selectors on a watch turn an object moving out of the selection into DELETED and one
         moving in into ADDED, as the API server's watch cache does."""
@@ -842,7 +837,7 @@ class KubeSim:
             etype = ev.type
         else:
             return None
-        return {"type": etype, "object": self.store.view(rt, ev.obj)}
+        return {"type": etype, "object": negotiation.as_object(rep, self.store.view(rt, ev.obj))}
 
     # ------------------------------------------------------------------ admin
 
@@ -880,6 +875,38 @@ class KubeSim:
                 self.store.simulate = bool(spec.get("enabled", True))
             return _json({"enabled": self.store.simulate})
         raise _not_found_path()
+
+
+def _offers(method: str, *, watch: bool = False, scale: bool = False) -> frozenset[str]:
+    """The representations an endpoint can convert its answer into (see `negotiation`)."""
+    if method != "GET":
+        return negotiation.PLAIN_ONLY
+    if watch or scale:
+        return negotiation.NO_TABLE
+    return negotiation.RESOURCE_READ
+
+
+def _negotiate(request: web.Request, offers: frozenset[str]) -> Representation:
+    return negotiation.negotiate(request.headers.get("Accept", ""), offers)
+
+
+def _list_body(request: web.Request, rt: ResourceType, rep: Representation, items: list[Obj],
+               meta: dict[str, Any]) -> dict[str, Any]:
+    """A list answer as negotiated: the kind's own list, a Table or a metadata-only list."""
+    if rep.kind == negotiation.TABLE:
+        return tables.to_table(rt, items, meta, request.query.get("includeObject", "Metadata"),
+                               rep.api_version)
+    return negotiation.as_list(rep, rt.list_kind, rt.api_version, items, meta)
+
+
+def _object_body(request: web.Request, rt: ResourceType, rep: Representation, obj: Obj
+                 ) -> dict[str, Any]:
+    """One object as negotiated: itself, a one-row Table or its PartialObjectMetadata."""
+    if rep.kind == negotiation.TABLE:
+        meta = {"resourceVersion": obj["metadata"].get("resourceVersion", "")}
+        return tables.to_table(rt, [obj], meta, request.query.get("includeObject", "Metadata"),
+                               rep.api_version)
+    return negotiation.as_object(rep, obj)
 
 
 def _line(obj: dict[str, Any]) -> bytes:

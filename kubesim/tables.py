@@ -10,6 +10,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from .negotiation import partial_object
 from .registry import ResourceType
 
 
@@ -239,7 +240,9 @@ def _columns(rt: ResourceType) -> list[dict[str, Any]]:
 
 
 def to_table(rt: ResourceType, items: list[dict[str, Any]], list_meta: dict[str, Any],
-             include_object: str) -> dict[str, Any]:
+             include_object: str, api_version: str = "meta.k8s.io/v1") -> dict[str, Any]:
+    """A Table of `items` in `api_version` (meta.k8s.io/v1 or v1beta1, as negotiated); each row
+    carries its object as `includeObject` says (Object, None, or by default its metadata)."""
     cols = _columns(rt)
     rows = []
     for obj in items:
@@ -253,15 +256,11 @@ def to_table(rt: ResourceType, items: list[dict[str, Any]], list_meta: dict[str,
         if include_object == "Object":
             row["object"] = obj
         elif include_object != "None":
-            row["object"] = {
-                "kind": "PartialObjectMetadata",
-                "apiVersion": "meta.k8s.io/v1",
-                "metadata": obj.get("metadata", {}),
-            }
+            row["object"] = partial_object(obj, api_version)
         rows.append(row)
     return {
         "kind": "Table",
-        "apiVersion": "meta.k8s.io/v1",
+        "apiVersion": api_version,
         "metadata": list_meta,
         "columnDefinitions": [{k: v for k, v in c.items() if k not in ("jsonPath", "getter")}
                               for c in cols],
