@@ -234,6 +234,9 @@ def main(argv: list[str] | None = None) -> int:
     configure(level="WARNING")
     try:
         return int(args.func(args))
+    except settings_mod.SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except InvalidApplication as exc:
         print(f"error: {exc.app or 'Application'} is invalid:", file=sys.stderr)
         for path, message in exc.problems:

@@ -2,17 +2,39 @@
 
 Every process (worker, beat, webhook, CLI) calls `load()` at start-up and passes the groups it
 needs down; nothing below reads the environment itself, so tests build settings explicitly.
+
+`load()` validates every value: all the problems found are reported together in one
+`SettingsError`, one `NAME='value': expected ...` clause per problem, so a bad deployment fails at
+start with a message that says what to fix. A variable set to an empty string counts as unset.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import re
+import shlex
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+from .errors import GitOpsError
 
 _PREFIX = "GITOPS_TASKS_"
+
+T = TypeVar("T")
+
+
+class SettingsError(GitOpsError):
+    """Some `GITOPS_TASKS_*` variables are invalid. `problems` holds one line per problem; the
+    message joins them with `; ` so it stays one line."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(self.problems))
 
 
 @dataclass(frozen=True)
@@ -44,19 +66,69 @@ class RenderSettings:
 
 @dataclass(frozen=True)
 class RedisSettings:
+    # redis://, rediss://, unix:// or several `;`-separated sentinel:// URLs.
     url: str = "redis://127.0.0.1:6379/0"
     # Rendered manifests are immutable per commit: keep them a week unless evicted.
     render_cache_ttl: int = 7 * 24 * 3600
+    # The master name the sentinels are asked for, when `url` is sentinel://.
+    sentinel_master: str = "mymaster"
 
 
 @dataclass(frozen=True)
 class ClusterSettings:
     # Client-side rate limit per destination cluster, so a big sync cannot flood an API server.
-    qps: float = 50.0
+    qps: float = 50.0  # 0: unlimited
     burst: int = 100
     request_timeout: float = 30.0
     # Seconds a hook (PreSync/PostSync Job...) may run before the sync counts it as failed.
     hook_timeout: float = 300.0
+
+
+@dataclass(frozen=True)
+class ReconcileSettings:
+    # Every app is checked at least this often, plus up to `jitter` seconds so apps spread out.
+    interval: float = 180.0
+    jitter: float = 30.0
+    # A full comparison (no shortcut on an unchanged revision) is forced at least this often.
+    hard_interval: float = 3600.0
+    # How often beat looks for operations no worker runs (a worker died mid-sync).
+    resume_interval: float = 10.0
+    # First delay before an automated retry or heal, doubling up to the maximum.
+    self_heal_backoff: float = 5.0
+    self_heal_backoff_max: float = 300.0
+
+
+@dataclass(frozen=True)
+class TaskSettings:
+    # Per-app lock TTL, renewed by a heartbeat while the task runs.
+    lock_ttl: float = 30.0
+    # Hard and soft limits of one task run; the soft one raises inside the task first.
+    time_limit: float = 300.0
+    soft_time_limit: float = 240.0
+    # Redis redelivers an unacknowledged task after this: must exceed `time_limit`.
+    visibility_timeout: float = 3600.0
+    # Countdown between sync steps while resources progress, and the pause between waves.
+    sync_poll_interval: float = 2.0
+    sync_wave_delay: float = 0.0
+    # Seconds one step may keep applying waves that need no wait before it yields.
+    step_budget: float = 20.0
+    # Countdown after a transient error, doubling up to the maximum, for `max_retries` retries
+    # (the resume sweep picks the operation up again later).
+    retry_backoff: float = 1.0
+    retry_backoff_max: float = 120.0
+    max_retries: int = 10
+    # Lifetime of a "this app's task is queued" marker.
+    queued_ttl: float = 900.0
+    # Port of the worker's liveness/readiness server; 0: none.
+    worker_probe_port: int = 8081
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    # json | console; "" picks console when stderr is a terminal, JSON lines otherwise.
+    format: str = ""
+    # DEBUG, INFO, WARNING, ERROR or CRITICAL.
+    level: str = "INFO"
 
 
 @dataclass(frozen=True)
@@ -66,55 +138,311 @@ class Settings:
     render: RenderSettings = field(default_factory=RenderSettings)
     redis: RedisSettings = field(default_factory=RedisSettings)
     control_namespace: str = "gitops-tasks"
+    reconcile: ReconcileSettings = field(default_factory=ReconcileSettings)
+    tasks: TaskSettings = field(default_factory=TaskSettings)
+    log: LogSettings = field(default_factory=LogSettings)
 
 
-def _parse_plugins(text: str) -> dict[str, tuple[str, ...]]:
-    """`name=cmd arg arg;other=cmd` -> {name: argv}."""
-    import shlex
+LOG_FORMATS = ("json", "console")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+REDIS_SCHEMES = ("redis", "rediss", "unix", "sentinel")
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_URL_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/\s'\"@]*@")
 
+
+class _Expected(ValueError):
+    """Raised by a parser to say precisely what it expected (else the caller's text is used)."""
+
+
+class _Env:
+    """Reads `GITOPS_TASKS_*` values, parses them, and collects a line per problem."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+        self.problems: list[str] = []
+        self.failed: set[str] = set()
+
+    def raw(self, name: str) -> str | None:
+        value = self._env.get(_PREFIX + name)
+        return value if value is not None and value.strip() else None
+
+    def shown(self, name: str, value: object) -> str:
+        """How a problem names the variable and its value (credentials in URLs masked)."""
+        text = self.raw(name)
+        if text is None:
+            return f"{_PREFIX}{name} (unset, default {_plain(value)})"
+        return f"{_PREFIX}{name}={_masked(text)!r}"
+
+    def invalid(self, name: str, value: object, expected: str) -> None:
+        self.failed.add(name)
+        self.problems.append(f"{self.shown(name, value)}: expected {expected}")
+
+    def parse(self, name: str, default: T, parse: Callable[[str], T], expected: str) -> T:
+        text = self.raw(name)
+        if text is None:
+            return default
+        try:
+            return parse(text.strip())
+        except _Expected as exc:
+            self.invalid(name, text, str(exc))
+        except ValueError:
+            self.invalid(name, text, expected)
+        return default
+
+    def seconds(self, name: str, default: float, *, zero: bool = False) -> float:
+        """A finite number of seconds, > 0 (or >= 0 with `zero`)."""
+        expected = f"a number of seconds {'0 or more' if zero else 'greater than 0'}"
+
+        def parse(text: str) -> float:
+            value = float(text)
+            if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
+                raise ValueError(text)
+            return value
+
+        return self.parse(name, default, parse, expected)
+
+    def integer(self, name: str, default: int, *, minimum: int, maximum: int | None = None,
+                what: str = "a whole number") -> int:
+        expected = (f"{what} from {minimum} to {maximum}" if maximum is not None
+                    else f"{what} of {minimum} or more")
+
+        def parse(text: str) -> int:
+            value = int(text)
+            if value < minimum or (maximum is not None and value > maximum):
+                raise ValueError(text)
+            return value
+
+        return self.parse(name, default, parse, expected)
+
+    def choice(self, name: str, default: str, choices: Collection[str]) -> str:
+        """One of `choices`, matched case-insensitively and returned as spelled in `choices`."""
+        by_key = {c.casefold(): c for c in choices}
+
+        def parse(text: str) -> str:
+            if text.casefold() not in by_key:
+                raise ValueError(text)
+            return by_key[text.casefold()]
+
+        return self.parse(name, default, parse, "one of " + ", ".join(choices))
+
+    def check(self, name: str, value: object, ok: bool, expected: str, *,
+              against: str) -> None:
+        """A constraint between two settings: report `name` when `ok` is false, unless one of
+        the two was already reported as invalid on its own."""
+        if not ok and not {name, against} & self.failed:
+            self.invalid(name, value, expected)
+
+
+def _masked(text: str) -> str:
+    """`text` with the userinfo of every URL in it masked: error messages must not leak it."""
+    return _URL_USERINFO.sub(r"\g<scheme>***@", text)
+
+
+def _plain(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _redis_url(text: str) -> str:
+    """A URL redis-py and Celery accept; `;` separates several sentinel:// URLs."""
+    parts = [p.strip() for p in text.split(";")]
+    schemes = {urlsplit(p).scheme.lower() for p in parts}
+    if not schemes <= set(REDIS_SCHEMES):
+        raise ValueError(text)
+    if len(parts) > 1 and schemes != {"sentinel"}:
+        raise _Expected("several URLs only as sentinel://host:port;sentinel://host:port")
+    for part in parts:
+        url = urlsplit(part)
+        if url.scheme.lower() == "unix":
+            if not url.path:
+                raise _Expected("a socket path, as in unix:///run/redis.sock")
+            continue
+        try:
+            port = url.port  # raises ValueError when not a port number
+        except ValueError:
+            port = 0
+        if port == 0:
+            raise _Expected(f"a port number from 1 to 65535 in {url.scheme}://host:port")
+        if not url.hostname:
+            raise _Expected(f"a host, as in {url.scheme}://host:port")
+        db = url.path.strip("/")
+        if db and not db.isdigit():
+            raise _Expected(f"a database number as the path, as in {url.scheme}://host:port/0")
+    return ";".join(parts)
+
+
+def _namespace(text: str) -> str:
+    if not _DNS1123_LABEL.match(text):
+        raise ValueError(text)
+    return text
+
+
+def _word(text: str) -> str:
+    if any(c.isspace() for c in text):
+        raise ValueError(text)
+    return text
+
+
+def _cache_dir(text: str) -> Path:
+    path = Path(text)
+    if "\0" in text:
+        raise ValueError(text)
+    if path.exists() and not path.is_dir():
+        raise _Expected("a directory (this path exists and is not one)")
+    return path
+
+
+def _plugins(env: _Env) -> dict[str, tuple[str, ...]]:
+    """`name=cmd arg arg;other=cmd` -> {name: argv}; empty entries (a trailing `;`) are skipped."""
     plugins: dict[str, tuple[str, ...]] = {}
-    for part in text.split(";"):
+    for part in (env.raw("PLUGINS") or "").split(";"):
+        if not part.strip():
+            continue
         name, sep, command = part.partition("=")
-        if sep and name.strip() and command.strip():
-            plugins[name.strip()] = tuple(shlex.split(command))
+        name = name.strip()
+        try:
+            argv = tuple(shlex.split(command))
+        except ValueError:  # an unclosed quote
+            argv = ()
+        entry = f"{_PREFIX}PLUGINS entry {_masked(part.strip())!r}"
+        if not sep or not name or not argv:
+            env.problems.append(f"{entry}: expected name=command [args] (entries separated "
+                                "by ';', quotes closed)")
+        elif name in plugins:
+            env.problems.append(f"{entry}: expected each plugin name once, {name!r} is repeated")
+        else:
+            plugins[name] = argv
     return plugins
 
 
-def load(env: Mapping[str, str] | None = None) -> Settings:
-    env = os.environ if env is None else env
-
-    def get(name: str, default: str) -> str:
-        return env.get(_PREFIX + name, default)
-
-    git_defaults = GitSettings()
-    render_defaults = RenderSettings()
-    redis_defaults = RedisSettings()
-    return Settings(
-        git=GitSettings(
-            cache_dir=Path(get("GIT_CACHE_DIR", str(git_defaults.cache_dir))),
-            timeout=float(get("GIT_TIMEOUT", str(git_defaults.timeout))),
-            max_file_bytes=int(get("GIT_MAX_FILE_BYTES", str(git_defaults.max_file_bytes))),
-            max_repo_bytes=int(get("GIT_MAX_REPO_BYTES", str(git_defaults.max_repo_bytes))),
-            resolve_ttl=float(get("GIT_RESOLVE_TTL", str(git_defaults.resolve_ttl))),
-            max_trees_per_repo=int(get("GIT_MAX_TREES", str(git_defaults.max_trees_per_repo))),
-            tree_min_idle_seconds=float(get("GIT_TREE_MIN_IDLE",
-                                            str(git_defaults.tree_min_idle_seconds))),
-        ),
-        render=RenderSettings(
-            tool_timeout=float(get("RENDER_TIMEOUT", str(render_defaults.tool_timeout))),
-            plugins=_parse_plugins(get("PLUGINS", "")),
-            max_output_bytes=int(get("RENDER_MAX_OUTPUT_BYTES",
-                                     str(render_defaults.max_output_bytes))),
-        ),
-        redis=RedisSettings(
-            url=get("REDIS_URL", redis_defaults.url),
-            render_cache_ttl=int(get("RENDER_CACHE_TTL", str(redis_defaults.render_cache_ttl))),
-        ),
-        cluster=ClusterSettings(
-            qps=float(get("KUBE_QPS", str(ClusterSettings.qps))),
-            burst=int(get("KUBE_BURST", str(ClusterSettings.burst))),
-            request_timeout=float(get("KUBE_TIMEOUT", str(ClusterSettings.request_timeout))),
-            hook_timeout=float(get("HOOK_TIMEOUT", str(ClusterSettings.hook_timeout))),
-        ),
-        control_namespace=get("NAMESPACE", "gitops-tasks"),
+def _git(env: _Env) -> GitSettings:
+    d = GitSettings()
+    return GitSettings(
+        cache_dir=env.parse("GIT_CACHE_DIR", d.cache_dir, _cache_dir, "a directory path"),
+        timeout=env.seconds("GIT_TIMEOUT", d.timeout),
+        max_file_bytes=env.integer("GIT_MAX_FILE_BYTES", d.max_file_bytes, minimum=1,
+                                   what="a number of bytes"),
+        max_repo_bytes=env.integer("GIT_MAX_REPO_BYTES", d.max_repo_bytes, minimum=1,
+                                   what="a number of bytes"),
+        resolve_ttl=env.seconds("GIT_RESOLVE_TTL", d.resolve_ttl, zero=True),
+        max_trees_per_repo=env.integer("GIT_MAX_TREES", d.max_trees_per_repo, minimum=0),
+        tree_min_idle_seconds=env.seconds("GIT_TREE_MIN_IDLE", d.tree_min_idle_seconds,
+                                          zero=True),
     )
+
+
+def _render(env: _Env) -> RenderSettings:
+    d = RenderSettings()
+    return RenderSettings(
+        tool_timeout=env.seconds("RENDER_TIMEOUT", d.tool_timeout),
+        plugins=_plugins(env),
+        max_output_bytes=env.integer("RENDER_MAX_OUTPUT_BYTES", d.max_output_bytes, minimum=1,
+                                     what="a number of bytes"),
+    )
+
+
+def _redis(env: _Env) -> RedisSettings:
+    d = RedisSettings()
+    return RedisSettings(
+        url=env.parse("REDIS_URL", d.url, _redis_url,
+                      "a redis://, rediss://, unix:// or sentinel:// URL (several "
+                      "sentinel://host:port separated by ';')"),
+        render_cache_ttl=env.integer("RENDER_CACHE_TTL", d.render_cache_ttl, minimum=1,
+                                     what="a whole number of seconds"),
+        sentinel_master=env.parse("REDIS_SENTINEL_MASTER", d.sentinel_master, _word,
+                                  "a sentinel master name without spaces"),
+    )
+
+
+def _cluster(env: _Env) -> ClusterSettings:
+    d = ClusterSettings()
+    return ClusterSettings(
+        qps=env.parse("KUBE_QPS", d.qps, _qps, "a number of requests per second, 0 or more "
+                                               "(0: unlimited)"),
+        burst=env.integer("KUBE_BURST", d.burst, minimum=1, what="a number of requests"),
+        request_timeout=env.seconds("KUBE_TIMEOUT", d.request_timeout),
+        hook_timeout=env.seconds("HOOK_TIMEOUT", d.hook_timeout),
+    )
+
+
+def _qps(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(text)
+    return value
+
+
+def _reconcile(env: _Env) -> ReconcileSettings:
+    d = ReconcileSettings()
+    s = ReconcileSettings(
+        interval=env.seconds("RECONCILE_INTERVAL", d.interval),
+        jitter=env.seconds("RECONCILE_JITTER", d.jitter, zero=True),
+        hard_interval=env.seconds("HARD_RECONCILE_INTERVAL", d.hard_interval),
+        resume_interval=env.seconds("RESUME_INTERVAL", d.resume_interval),
+        self_heal_backoff=env.seconds("SELF_HEAL_BACKOFF", d.self_heal_backoff, zero=True),
+        self_heal_backoff_max=env.seconds("SELF_HEAL_BACKOFF_MAX", d.self_heal_backoff_max,
+                                          zero=True),
+    )
+    env.check("SELF_HEAL_BACKOFF_MAX", s.self_heal_backoff_max,
+              s.self_heal_backoff_max >= s.self_heal_backoff,
+              f"a number of seconds no less than {_PREFIX}SELF_HEAL_BACKOFF "
+              f"({_plain(s.self_heal_backoff)})", against="SELF_HEAL_BACKOFF")
+    return s
+
+
+def _tasks(env: _Env) -> TaskSettings:
+    d = TaskSettings()
+    s = TaskSettings(
+        lock_ttl=env.seconds("LOCK_TTL", d.lock_ttl),
+        time_limit=env.seconds("TASK_TIME_LIMIT", d.time_limit),
+        soft_time_limit=env.seconds("TASK_SOFT_TIME_LIMIT", d.soft_time_limit),
+        visibility_timeout=env.seconds("VISIBILITY_TIMEOUT", d.visibility_timeout),
+        sync_poll_interval=env.seconds("SYNC_POLL_INTERVAL", d.sync_poll_interval),
+        sync_wave_delay=env.seconds("SYNC_WAVE_DELAY", d.sync_wave_delay, zero=True),
+        step_budget=env.seconds("SYNC_STEP_BUDGET", d.step_budget),
+        retry_backoff=env.seconds("RETRY_BACKOFF", d.retry_backoff),
+        retry_backoff_max=env.seconds("RETRY_BACKOFF_MAX", d.retry_backoff_max),
+        max_retries=env.integer("TASK_MAX_RETRIES", d.max_retries, minimum=0),
+        queued_ttl=env.seconds("QUEUED_TTL", d.queued_ttl),
+        worker_probe_port=env.integer("WORKER_PROBE_PORT", d.worker_probe_port, minimum=0,
+                                      maximum=65535, what="a port number (0: no probe server)"),
+    )
+    time_limit = f"{_PREFIX}TASK_TIME_LIMIT ({_plain(s.time_limit)})"
+    env.check("TASK_SOFT_TIME_LIMIT", s.soft_time_limit, s.soft_time_limit < s.time_limit,
+              f"a number of seconds less than {time_limit}", against="TASK_TIME_LIMIT")
+    env.check("VISIBILITY_TIMEOUT", s.visibility_timeout, s.visibility_timeout > s.time_limit,
+              f"a number of seconds greater than {time_limit}, or Redis hands a task that is "
+              "still running to another worker", against="TASK_TIME_LIMIT")
+    env.check("RETRY_BACKOFF_MAX", s.retry_backoff_max, s.retry_backoff_max >= s.retry_backoff,
+              f"a number of seconds no less than {_PREFIX}RETRY_BACKOFF "
+              f"({_plain(s.retry_backoff)})", against="RETRY_BACKOFF")
+    return s
+
+
+def _log(env: _Env) -> LogSettings:
+    d = LogSettings()
+    return LogSettings(
+        format=env.choice("LOG_FORMAT", d.format, LOG_FORMATS),
+        level=env.choice("LOG_LEVEL", d.level, LOG_LEVELS),
+    )
+
+
+def load(env: Mapping[str, str] | None = None) -> Settings:
+    """Settings from `env` (default: the process environment). Raises `SettingsError` naming
+    every invalid variable."""
+    reader = _Env(os.environ if env is None else env)
+    settings = Settings(
+        git=_git(reader),
+        render=_render(reader),
+        redis=_redis(reader),
+        cluster=_cluster(reader),
+        control_namespace=reader.parse(
+            "NAMESPACE", Settings.control_namespace, _namespace,
+            "a DNS-1123 label (at most 63 lower-case letters, digits and '-', starting and "
+            "ending with a letter or digit)"),
+        reconcile=_reconcile(reader),
+        tasks=_tasks(reader),
+        log=_log(reader),
+    )
+    if reader.problems:
+        raise SettingsError(reader.problems)
+    return settings
