@@ -93,7 +93,8 @@ def _reconciler(args: argparse.Namespace) -> Any:
                                RenderCache(redis_client, cfg.redis.render_cache_ttl), cfg.render)
     return Reconciler(manifests, destinations, apps=AppStore(control, cfg.control_namespace),
                       dry_run_cache=DryRunCache(redis_client),
-                      hook_timeout=cfg.cluster.hook_timeout)
+                      hook_timeout=cfg.cluster.hook_timeout, tasks=cfg.tasks,
+                      reconcile=cfg.reconcile)
 
 
 def _warn_if_unregistered(reconciler: Any, app: Application) -> dict[str, Any] | None:
@@ -157,13 +158,15 @@ def _cmd_refresh(args: argparse.Namespace) -> int:
     app's automated policy says a sync is due (new revision, or drift with selfHeal)."""
     app = _load_application(args.file)
     reconciler = _reconciler(args)
-    cmp, due = reconciler.refresh(app)
-    assert cmp is not None
+    refreshed = reconciler.refresh_app(app)
+    cmp = refreshed.comparison
     print(f"{app.name}: {cmp.sync_status}, {cmp.health.status.value} at {cmp.revision[:12]}")
     for key, diff in sorted(cmp.diffs.items()):
         if diff.status.value != "Synced":
             print(f"  {diff.status.value:16s} {key}")
-    if not due:
+    if not refreshed.auto.due:
+        if app.automated and cmp.sync_status != "Synced":
+            print(f"no automated sync: {refreshed.auto.reason}")
         return 0
     print("automated sync is due")
     outcome = reconciler.sync(app, initiated_by="automated")

@@ -146,11 +146,13 @@ class Comparer:
         self.dry_run_cache = dry_run_cache or DryRunCache(None)
 
     def compare(self, app: Application, previous: dict[str, Any] | None = None, *,
-                revision: str | None = None) -> Comparison:
+                revision: str | None = None, sha: str | None = None,
+                hard: bool = False) -> Comparison:
         """Render Git, read the live objects, diff and assess health. Raises GitOpsError when
-        the app cannot be compared at all (render failed, cluster unknown)."""
+        the app cannot be compared at all (render failed, cluster unknown). `sha`: the commit,
+        when the caller resolved it already; `hard`: no render or dry-run cache."""
         cluster = self.destinations.resolve(app.destination)
-        rendered = self.manifests.manifests(app, revision)
+        rendered = self.manifests.manifests(app, revision, sha=sha, fresh=hard)
         cmp = Comparison(app=app, revision=rendered.revision, cluster=cluster)
         objects = copy.deepcopy(rendered.manifests)
         scopes = _crd_scopes(objects)
@@ -177,7 +179,7 @@ class Comparer:
                 cmp.targets.append(obj)
             cmp.versions[key] = str(obj.get("apiVersion", ""))
         self._read_live(cmp, previous)
-        self._diff(cmp)
+        self._diff(cmp, hard)
         return cmp
 
     def _inventory(self, previous: dict[str, Any] | None) -> dict[ResourceKey, str]:
@@ -192,7 +194,9 @@ class Comparer:
         return out
 
     def _read_live(self, cmp: Comparison, previous: dict[str, Any] | None) -> None:
-        wanted = dict(cmp.versions)
+        # Hooks are not compared: the sync reads each one itself, by its per-operation name.
+        hooks = {ResourceKey.of(h) for h in cmp.hooks}
+        wanted = {k: v for k, v in cmp.versions.items() if k not in hooks}
         for key, api_version in self._inventory(previous).items():
             wanted.setdefault(key, api_version)
         for key, api_version in wanted.items():
@@ -218,7 +222,7 @@ class Comparer:
                 cmp.live[key] = live
                 cmp.versions.setdefault(key, api_version)
 
-    def _diff(self, cmp: Comparison) -> None:
+    def _diff(self, cmp: Comparison, hard: bool = False) -> None:
         hook_keys = {ResourceKey.of(h) for h in cmp.hooks}
         rules = cmp.app.ignore_differences
         target_keys = set()
@@ -233,7 +237,7 @@ class Comparer:
                 cmp.healths[key] = resource_health(None)
                 continue
             try:
-                predicted = self._predict(cmp, target, live)
+                predicted = self._predict(cmp, target, live, hard)
             except ApiPermanent as exc:
                 cmp.errors[key] = exc.message
                 cmp.conditions.append((st.COMPARISON_ERROR, f"{key}: {exc.message}"))
@@ -246,13 +250,13 @@ class Comparer:
                 cmp.diffs[key] = compare(key, None, live, rules, tracked=True)
                 cmp.healths[key] = resource_health(live)
 
-    def _predict(self, cmp: Comparison, target: dict[str, Any], live: dict[str, Any]
-                 ) -> dict[str, Any]:
+    def _predict(self, cmp: Comparison, target: dict[str, Any], live: dict[str, Any],
+                 hard: bool = False) -> dict[str, Any]:
         """What the server would hold after our apply: a dry-run apply, cached by (manifest,
         live resourceVersion) so a refresh where nothing changed asks the server nothing."""
         digest = manifest_hash(target)
         rv = str((live.get("metadata") or {}).get("resourceVersion", ""))
-        cached = self.dry_run_cache.get(cmp.cluster.name, digest, rv)
+        cached = None if hard else self.dry_run_cache.get(cmp.cluster.name, digest, rv)
         if cached is not None:
             return cached
         validate = object_options(

@@ -49,16 +49,18 @@ class ManifestSource:
             raise exc.for_app(app.name) from exc
 
     def manifests(
-        self, app: Application, revision: str | None = None, *, sha: str | None = None
+        self, app: Application, revision: str | None = None, *, sha: str | None = None,
+        fresh: bool = False,
     ) -> Rendered:
         """Render `app` at `revision` (default: its targetRevision). Pass `sha` when the caller
-        already resolved it (a sweep resolves each repo once for all its apps)."""
+        already resolved it (a sweep resolves each repo once for all its apps); `fresh` (a hard
+        refresh) renders again even when the cache has the result, and stores the new one."""
         started = time.perf_counter()
         sha = sha or self.resolve(app, revision)
         source = app.source
         namespace = app.destination.namespace
         key = cache_key(normalize_repo_url(source.repo_url), sha, source, app.name, namespace)
-        cached = self.cache.get(key)
+        cached = None if fresh else self.cache.get(key)
         if cached is not None:
             return Rendered(sha, cached, True)
         try:

@@ -1,9 +1,11 @@
 """The reconciler: refresh (compare Git with the cluster), sync, rollback. Plain Python, no Celery.
 
 Reads top to bottom like kustomize-controller's reconcile: guard clauses first (dependencies),
-then render, read live state, diff, health, plan, apply, prune, record. Each step is a call into
-its own layer (manifests, cluster, diff, health, sync); this module only chains them and writes
-the Application status. Called by the CLI (`diff`, `sync`) and by the tasks.
+then render, read live state, diff, health, record; a sync is the step function of `syncing`,
+driven here in a loop for the in-process CLI and one step per task run by `gitops.sync`. This
+module only chains the layers and writes the refresh's part of the Application status (sync,
+health, resources, conditions); the operation's part (operationState, history) belongs to the
+step function. Called by the CLI (`diff`, `sync`, `refresh`, `rollback`) and by the tasks.
 """
 
 from __future__ import annotations
@@ -17,20 +19,35 @@ from .appstore import AppStore
 from .cluster import Destinations
 from .comparison import Comparer, Comparison
 from .dependencies import dependencies_ready
-from .diff import DryRunCache, ResourceStatus
+from .diff import DryRunCache
 from .errors import GitOpsError, PermanentError, TransientError
 from .log import get_logger
 from .manifests import ManifestSource
 from .model import Application
 from .model import status as st
+from .model.operation import Operation, OperationState, ResourceResult, SyncRequest
 from .model.resources import ResourceKey
-from .render.tracking import stamp
-from .sync import AppSyncOptions, PlanInput, app_options, build_plan
-from .sync.engine import Executor, ResourceResult, SyncRun
+from .operations import (
+    AutoSync,
+    ClusterState,
+    MemoryState,
+    OperationInProgress,
+    StateStore,
+    auto_sync_due,
+    current_state,
+)
+from .settings import ReconcileSettings, TaskSettings
+from .syncing import SyncStepper
 
-__all__ = ["AppStore", "Comparison", "Reconciler", "SyncOutcome"]
+__all__ = ["AppStore", "Comparison", "Reconciler", "Refreshed", "SyncOutcome"]
+
+Fence = Callable[[], None]
 
 _log = get_logger(component="reconcile")
+
+
+def _no_fence() -> None:
+    return None
 
 
 @dataclass
@@ -41,12 +58,23 @@ class SyncOutcome:
     message: str
     results: list[ResourceResult] = field(default_factory=list)
     comparison: Comparison | None = None
-    # Conditions the operation raised (e.g. a refused prune) for the status written after it.
+    # Conditions the operation raised (e.g. a refused prune).
     conditions: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def succeeded(self) -> bool:
         return self.phase == st.SUCCEEDED
+
+
+@dataclass
+class Refreshed:
+    """One refresh: the comparison, the Application as stored after it (None when the app is
+    only a file), whether the status was written, and the automated policy's decision."""
+
+    comparison: Comparison
+    obj: dict[str, Any] | None
+    written: bool
+    auto: AutoSync
 
 
 class Reconciler:
@@ -59,6 +87,8 @@ class Reconciler:
         dry_run_cache: DryRunCache | None = None,
         hook_timeout: float = 300.0,
         sleep: Callable[[float], None] = time.sleep,
+        tasks: TaskSettings | None = None,
+        reconcile: ReconcileSettings | None = None,
     ) -> None:
         self.manifests = manifests
         self.destinations = destinations
@@ -66,6 +96,8 @@ class Reconciler:
         self.comparer = Comparer(manifests, destinations, dry_run_cache)
         self.hook_timeout = hook_timeout
         self.sleep = sleep
+        self.reconcile_settings = reconcile or ReconcileSettings()
+        self.stepper = SyncStepper(self.comparer, tasks, apps=apps, hook_timeout=hook_timeout)
 
     # ---------------------------------------------------------------- compare
 
@@ -78,9 +110,17 @@ class Reconciler:
 
     def status_document(self, cmp: Comparison, previous: dict[str, Any] | None,
                         extra_conditions: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
+        """The refresh's status: its own fields from `cmp`, the operation's fields (and the
+        conditions the last operation raised) kept from `previous`."""
         previous = previous or {}
         old_conditions = previous.get("conditions") or []
         health = cmp.health
+        state = OperationState.from_dict(previous.get("operationState"))
+        op_conditions: list[tuple[str, str]] = []
+        if state is not None:
+            op_conditions = list(state.conditions)
+            if state.phase in (st.FAILED_PHASE, st.ERROR_PHASE):
+                op_conditions.append((st.SYNC_ERROR, state.message))
         status: dict[str, Any] = {
             "sync": {
                 "status": cmp.sync_status,
@@ -97,27 +137,14 @@ class Reconciler:
             "health": {"status": health.status.value, **({"message": health.message}
                                                         if health.message else {})},
             "resources": cmp.resource_entries(),
-            "conditions": [st.condition(t, m, old_conditions)
-                           for t, m in [*cmp.conditions, *extra_conditions]],
+            "conditions": [st.condition(t, m, old_conditions) for t, m in
+                           dict.fromkeys([*cmp.conditions, *op_conditions, *extra_conditions])],
             "reconciledAt": st.now(),
         }
         for keep in ("operationState", "history"):
             if keep in previous:
                 status[keep] = previous[keep]
         return status
-
-    def _write(self, app: Application, status: dict[str, Any],
-               previous: dict[str, Any] | None) -> bool:
-        if self.apps is None:
-            return False
-        if previous is not None and st.without_volatile(previous) == st.without_volatile(status):
-            return False
-        try:
-            self.apps.write_status(app.name, status, previous)
-        except GitOpsError as exc:
-            _log.warning("could not write status", app=app.name, error=str(exc))
-            return False
-        return True
 
     def load_status(self, app: Application) -> tuple[dict[str, Any] | None, bool]:
         """(previous status, whether the Application exists in the control namespace)."""
@@ -130,52 +157,69 @@ class Reconciler:
 
     # ---------------------------------------------------------------- refresh
 
-    def refresh(self, app: Application) -> tuple[Comparison | None, bool]:
+    def refresh(self, app: Application, *, revision: str | None = None
+                ) -> tuple[Comparison | None, bool]:
         """Compare and record status. Returns (comparison, whether an automated sync is due)."""
+        done = self.refresh_app(app, revision=revision)
+        return done.comparison, done.auto.due
+
+    def refresh_app(self, app: Application, *, revision: str | None = None,
+                    sha: str | None = None, hard: bool = False, fence: Fence = _no_fence,
+                    obj: dict[str, Any] | None = None) -> Refreshed:
+        """Compare, write the status when it changed (guarded by resourceVersion, so it never
+        overwrites an operation's newer state), and decide whether the automated policy wants
+        a sync. `obj`: the Application as just read, to save a GET."""
         started = time.perf_counter()
-        previous, exists = self.load_status(app)
+        if obj is None and self.apps is not None:
+            obj = self.apps.get(app.name)
+        previous = dict(obj.get("status") or {}) if obj is not None else None
         try:
-            cmp = self.compare(app, previous)
+            cmp = self.comparer.compare(app, previous, revision=revision, sha=sha, hard=hard)
         except TransientError:
             raise
         except GitOpsError as exc:
-            self._record_error(app, previous, exists, st.COMPARISON_ERROR, str(exc))
+            self._record_error(app, previous, obj is not None, st.COMPARISON_ERROR, str(exc),
+                               fence)
             raise
-        status = self.status_document(cmp, previous)
-        written = self._write(app, status, previous) if exists else False
-        due = self._auto_sync_due(app, cmp, previous)
+        written = False
+        if obj is not None and self.apps is not None:
+            before = obj["metadata"].get("resourceVersion")
+
+            def change(status: dict[str, Any], _: dict[str, Any]) -> dict[str, Any] | None:
+                new = self.status_document(cmp, status)
+                return None if st.without_volatile(new) == st.without_volatile(status) else new
+
+            obj = self.apps.update_status(app.name, change, fence=fence, current=obj)
+            written = obj["metadata"].get("resourceVersion") != before
+        auto = (auto_sync_due(app, cmp.sync_status, cmp.revision, obj,
+                              self.reconcile_settings)
+                if obj is not None else AutoSync(bool(app.sync_policy.automated and
+                                                      cmp.sync_status == "OutOfSync"),
+                                                 "the app is only a file"))
         # One summary line per reconcile (kustomize-controller style).
         _log.info("refreshed", app=app.name, revision=cmp.revision, sync=cmp.sync_status,
                   health=cmp.health.status.value, dry_runs=cmp.dry_runs, status_written=written,
-                  auto_sync=due, seconds=round(time.perf_counter() - started, 3))
-        return cmp, due
+                  auto_sync=auto.due, auto_sync_reason=auto.reason, hard=hard,
+                  seconds=round(time.perf_counter() - started, 3))
+        return Refreshed(cmp, obj, written, auto)
 
     def _record_error(self, app: Application, previous: dict[str, Any] | None, exists: bool,
-                      ctype: str, message: str) -> None:
-        if not exists:
+                      ctype: str, message: str, fence: Fence = _no_fence) -> None:
+        if not exists or self.apps is None:
             return
-        status = dict(previous or {})
-        others = [c for c in status.get("conditions") or [] if c.get("type") != ctype]
-        status["conditions"] = [*others, st.condition(ctype, message,
-                                                      status.get("conditions") or [])]
-        status.setdefault("sync", {})["status"] = "Unknown"
-        self._write(app, status, previous)
 
-    def _auto_sync_due(self, app: Application, cmp: Comparison,
-                       previous: dict[str, Any] | None) -> bool:
-        """Argo CD's rules: automated apps sync when Git moved to a revision not yet synced;
-        a drift at an already-synced revision is corrected only with selfHeal; a revision whose
-        last sync failed is not retried forever (the retry policy already ran)."""
-        policy = app.sync_policy.automated
-        if policy is None or cmp.sync_status != "OutOfSync":
-            return False
-        op = (previous or {}).get("operationState") or {}
-        last_rev = ((op.get("syncResult") or {}).get("revision")) or ""
-        if last_rev != cmp.revision:
-            return True
-        if op.get("phase") in (st.FAILED_PHASE, st.ERROR_PHASE):
-            return False
-        return policy.self_heal
+        def change(status: dict[str, Any], _: dict[str, Any]) -> dict[str, Any]:
+            others = [c for c in status.get("conditions") or [] if c.get("type") != ctype]
+            status["conditions"] = [*others, st.condition(ctype, message,
+                                                          status.get("conditions") or [])]
+            status.setdefault("sync", {})["status"] = "Unknown"
+            return status
+
+        try:
+            self.apps.update_status(app.name, change, fence=fence)
+        except GitOpsError as exc:
+            _log.warning("could not record the error in the status", app=app.name,
+                         error=str(exc))
 
     # ---------------------------------------------------------------- sync
 
@@ -187,163 +231,55 @@ class Reconciler:
         prune: bool | None = None,
         dry_run: bool = False,
         force: bool | None = None,
+        resources: Sequence[ResourceKey] = (),
         initiated_by: str = "",
-        should_continue: Callable[[], bool] = lambda: True,
+        fence: Fence = _no_fence,
     ) -> SyncOutcome:
-        previous, exists = self.load_status(app)
-        started = st.now()
+        """Sync in this process: the same step function the `gitops.sync` task runs, driven in
+        a loop that sleeps the countdown each step returns. For the CLI and tests."""
+        obj = self.apps.get(app.name) if self.apps is not None else None
+        previous = dict(obj.get("status") or {}) if obj is not None else None
         try:
             ready, message = dependencies_ready(app, self.apps)
         except GitOpsError as exc:
-            self._record_error(app, previous, exists, st.DEPENDENCY_CYCLE, str(exc))
+            self._record_error(app, previous, obj is not None, st.DEPENDENCY_CYCLE, str(exc))
             return SyncOutcome(app.name, "", st.ERROR_PHASE, str(exc))
         if not ready:
-            self._record_error(app, previous, exists, st.DEPENDENCY_WAITING, message)
+            self._record_error(app, previous, obj is not None, st.DEPENDENCY_WAITING, message)
             return SyncOutcome(app.name, "", st.WAITING, message)
-
-        options = app_options(app.sync_policy.sync_options)
-        do_prune = prune if prune is not None else bool(
-            app.sync_policy.automated and app.sync_policy.automated.prune)
-        do_force = force if force is not None else bool(
-            app.sync_policy.automated and app.sync_policy.automated.self_heal)
-        retry = app.sync_policy.retry
-        attempts = 1 + (max(retry.limit, 0) if retry else 0)
-        delay = retry.backoff.duration_seconds if retry else 0.0
-        outcome: SyncOutcome | None = None
-        for attempt in range(attempts):
+        store: StateStore
+        if obj is not None and self.apps is not None:
+            running = current_state(obj)
+            if running is not None and running.in_progress:
+                raise OperationInProgress(
+                    f"operation {running.operation.id} (started {running.started_at} by "
+                    f"{running.operation.initiated_by or 'unknown'}) is still running; wait "
+                    "for it or terminate it", app=app.name)
+            store = ClusterState(self.apps, app, fence)
+        else:
+            store = MemoryState(app, previous)
+        operation = Operation.new(SyncRequest(revision or "", prune, dry_run, force,
+                                              tuple(resources)), initiated_by=initiated_by)
+        store.save(self.stepper.begin(app, operation))
+        while True:
+            step = self.stepper.step(app, store, fence=fence)
+            state = step.state
+            if state is None or state.operation.id != operation.id or state.completed \
+                    or step.requeue_after is None:
+                break
+            self.sleep(step.requeue_after)
+        if state is None or state.operation.id != operation.id:
+            return SyncOutcome(app.name, "", st.ERROR_PHASE, step.message)
+        outcome = SyncOutcome(app.name, state.revision, state.phase, state.message,
+                              list(state.results), step.comparison, list(state.conditions))
+        if obj is not None and not dry_run:
+            # The post-sync status: what the cluster now holds, at the synced revision.
             try:
-                outcome = self._sync_once(app, previous, revision, do_prune, do_force, dry_run,
-                                          options, should_continue)
-            except TransientError as exc:
-                outcome = SyncOutcome(app.name, "", st.ERROR_PHASE, str(exc))
+                cmp, _ = self.refresh(app, revision=state.revision)
+                outcome.comparison = cmp
             except GitOpsError as exc:
-                outcome = SyncOutcome(app.name, "", st.ERROR_PHASE, str(exc))
-                break
-            if outcome.succeeded or dry_run or attempt == attempts - 1:
-                break
-            assert retry is not None
-            _log.info("sync failed, retrying", app=app.name, attempt=attempt + 1,
-                      delay=delay, message=outcome.message)
-            self.sleep(delay)
-            delay = min(delay * retry.backoff.factor, retry.backoff.max_duration_seconds)
-        assert outcome is not None
-        _log.info("synced", app=app.name, revision=outcome.revision, phase=outcome.phase,
-                  dry_run=dry_run, changed=sum(1 for r in outcome.results
-                                               if r.result in (st.APPLIED, st.PRUNED)),
-                  failed=sum(1 for r in outcome.results if r.result == st.FAILED),
-                  message=outcome.message)
-        if not dry_run:
-            self._record_sync(app, previous, exists, outcome, started, revision, do_prune,
-                              initiated_by)
+                _log.warning("post-sync refresh failed", app=app.name, error=str(exc))
         return outcome
-
-    def _sync_once(self, app: Application, previous: dict[str, Any] | None,
-                   revision: str | None, prune: bool, force: bool, dry_run: bool,
-                   options: AppSyncOptions, should_continue: Callable[[], bool]) -> SyncOutcome:
-        cmp = self.compare(app, previous, revision=revision)
-        results: list[ResourceResult] = []
-        notes: list[tuple[str, str]] = []
-        if cmp.errors:
-            return SyncOutcome(app.name, cmp.revision, st.FAILED_PHASE,
-                               "cannot sync: " + "; ".join(f"{k}: {m}" for k, m in
-                                                           cmp.errors.items()),
-                               comparison=cmp)
-        if options.create_namespace and app.destination.namespace:
-            results.extend(self._ensure_namespace(cmp, dry_run))
-        targets = [t for t in cmp.targets if ResourceKey.of(t) not in cmp.shared]
-        for key, owner in cmp.shared.items():
-            results.append(ResourceResult(key, cmp.versions.get(key, "").rpartition("/")[2],
-                                          "Sync", 0, st.SKIPPED,
-                                          f"owned by application {owner}: not applied"))
-        if not cmp.targets and not (app.sync_policy.automated and
-                                    app.sync_policy.automated.allow_empty):
-            if prune and any(d.status == ResourceStatus.REQUIRES_PRUNING
-                             for d in cmp.diffs.values()):
-                notes.append((st.PRUNE_REFUSED, "Git renders no resources and allowEmpty is "
-                                                "false: nothing was pruned"))
-            prune = False
-        live = {k: v for k, v in cmp.live.items()}
-        plan = build_plan(PlanInput(
-            targets=targets + cmp.hooks,
-            live=live,
-            out_of_sync=cmp.out_of_sync(),
-            prune=prune,
-            options=options,
-            operation=f"{cmp.revision[:7]}-{int(time.time())}",
-        ))
-        for key in plan.skipped_prunes:
-            results.append(ResourceResult(key, cmp.versions.get(key, "").rpartition("/")[2],
-                                          "Sync", 0, st.PRUNE_SKIPPED,
-                                          plan.skip_reasons.get(key, "pruning disabled")))
-        if plan.errors:
-            # Objects the plan cannot place (e.g. a non-integer sync wave) fail the operation.
-            for err in plan.errors:
-                results.append(ResourceResult(err.key, cmp.versions.get(err.key, "")
-                                              .rpartition("/")[2], "Sync", 0, st.FAILED,
-                                              err.message))
-            return SyncOutcome(app.name, cmp.revision, st.FAILED_PHASE,
-                               "; ".join(f"{e.key}: {e.message}" for e in plan.errors),
-                               results, comparison=cmp)
-        executor = Executor(
-            cmp.cluster, app=app.name, force=force, dry_run=dry_run,
-            prune_propagation=options.prune_propagation_policy.capitalize(),
-            hook_timeout=self.hook_timeout, should_continue=should_continue,
-        )
-        run: SyncRun = executor.run(plan)
-        results.extend(run.results)
-        return SyncOutcome(app.name, cmp.revision, run.phase, run.message, results,
-                           comparison=cmp, conditions=notes)
-
-    def _ensure_namespace(self, cmp: Comparison, dry_run: bool) -> list[ResourceResult]:
-        name = cmp.app.destination.namespace
-        if cmp.cluster.get("v1", "Namespace", name) is not None:
-            return []
-        ns = stamp({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
-                   cmp.app.name, namespace="")
-        cmp.cluster.apply(ns, dry_run=dry_run)
-        return [ResourceResult(ResourceKey("", "Namespace", "", name), "v1", "PreSync", 0,
-                               st.WOULD_APPLY if dry_run else st.APPLIED,
-                               "created (CreateNamespace=true)")]
-
-    def _record_sync(self, app: Application, previous: dict[str, Any] | None, exists: bool,
-                     outcome: SyncOutcome, started: str, revision: str | None, prune: bool,
-                     initiated_by: str) -> None:
-        if not exists or self.apps is None:
-            return
-        finished = st.now()
-        # The post-sync state: compare again so status shows what the cluster now holds.
-        extra: list[tuple[str, str]] = list(outcome.conditions)
-        if outcome.phase in (st.FAILED_PHASE, st.ERROR_PHASE):
-            extra.append((st.SYNC_ERROR, outcome.message))
-        try:
-            cmp = self.compare(app, previous, revision=revision or None)
-            status = self.status_document(cmp, previous, extra)
-        except GitOpsError as exc:
-            status = dict(previous or {})
-            status["conditions"] = [st.condition(st.SYNC_ERROR, str(exc))]
-        status["operationState"] = {
-            "operation": {"sync": {"revision": outcome.revision, "prune": prune,
-                                   **({"targetRevision": revision} if revision else {})},
-                          **({"initiatedBy": {"username": initiated_by}}
-                             if initiated_by else {})},
-            "phase": outcome.phase,
-            "message": outcome.message,
-            "startedAt": started,
-            "finishedAt": finished,
-            "syncResult": {
-                "revision": outcome.revision,
-                "resources": [r.to_dict() for r in outcome.results],
-            },
-        }
-        if outcome.succeeded:
-            history = list((previous or {}).get("history") or [])
-            entry = st.history_entry(
-                st.next_history_id(history), outcome.revision,
-                {"repoURL": app.source.repo_url, "path": app.source.path,
-                 "targetRevision": revision or app.source.target_revision},
-                started, finished, initiated_by)
-            status["history"] = st.append_history(history, entry, app.revision_history_limit)
-        self._write(app, status, previous)
 
     # ---------------------------------------------------------------- rollback
 

@@ -92,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     kubeconfig = sim.write_kubeconfig(work / "kubeconfig")
     env = dict(os.environ, KUBECONFIG=str(kubeconfig),
                GITOPS_TASKS_GIT_CACHE_DIR=str(work / "git-cache"),
+               # Heal a drift right away (the default waits 5 s after a sync, as Argo CD's
+               # self-heal timeout, so two controllers fighting over a field cannot spin).
+               GITOPS_TASKS_SELF_HEAL_BACKOFF="0",
                GIT_AUTHOR_NAME="demo", GIT_AUTHOR_EMAIL="demo@example.com",
                GIT_COMMITTER_NAME="demo", GIT_COMMITTER_EMAIL="demo@example.com")
     try:

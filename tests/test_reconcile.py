@@ -30,7 +30,7 @@ from gitops_tasks.model import (
 from gitops_tasks.model import status as st
 from gitops_tasks.reconcile import AppStore, Reconciler
 from gitops_tasks.render.cache import RenderCache
-from gitops_tasks.settings import GitSettings
+from gitops_tasks.settings import GitSettings, ReconcileSettings, TaskSettings
 from gitops_tasks.source import GitMirrors
 from kubesim.server import KubeSim
 from tests.source.gitservers import Origin
@@ -87,6 +87,9 @@ class Env:
             apps=self.apps,
             dry_run_cache=DryRunCache(redis_client),
             hook_timeout=30,
+            # Fast polls between steps; a transient error retries the step after ~50 ms.
+            tasks=TaskSettings(sync_poll_interval=0.05, retry_backoff=0.05, max_retries=2),
+            reconcile=ReconcileSettings(self_heal_backoff=0.0),
         )
 
     def commit(self, files: dict[str, str | None], message: str = "change") -> str:
@@ -436,14 +439,20 @@ def test_hooks_and_waves_run_in_order(env: Env) -> None:
     # HookSucceeded deleted the PreSync Job; BeforeHookCreation kept the PostSync one.
     assert env.live("/apis/batch/v1/namespaces/{ns}/jobs", "migrate") is None
     assert env.live("/apis/batch/v1/namespaces/{ns}/jobs", "smoke") is not None
-    # The log proves the order of the writes, too.
-    writes = [r for r in env.kubesim.request_log if r.method == "PATCH"
+    # The log proves the order of the writes, too: the PreSync Job is created (POST) first,
+    # then the resources are applied (PATCH) wave by wave, then the PostSync Job is created.
+    writes = [r for r in env.kubesim.request_log if r.method in ("PATCH", "POST")
               and f"/namespaces/{env.dest}/" in r.path and "dryRun" not in r.query]
-    first_write = {}
+    sequence: list[str] = []
     for r in writes:
-        first_write.setdefault(r.path.rsplit("/", 1)[1], r.start)
-    assert first_write["migrate"] < first_write["early"] < first_write["web"] < \
-        first_write["late"] < first_write["smoke"]
+        name = r.path.rsplit("/", 1)[1] if r.method == "PATCH" else "POST " + r.path
+        if name not in sequence:
+            sequence.append(name)
+    jobs = f"POST /apis/batch/v1/namespaces/{env.dest}/jobs"
+    assert sequence == [jobs, "early", "web", "late"]
+    posts = [r for r in writes if r.method == "POST"]
+    assert len(posts) == 2
+    assert posts[1].start > min(r.start for r in writes if r.path.endswith("/late"))
     # A second sync recreates the PostSync hook (BeforeHookCreation).
     assert env.reconciler.sync(app).succeeded
 
@@ -484,12 +493,6 @@ def test_create_namespace_option(env: Env) -> None:
 def test_transient_api_errors_are_retried_with_backoff(env: Env) -> None:
     env.commit({"app/cm.yaml": configmap("flaky")})
     obj_path = f"/namespaces/{env.dest}/configmaps/flaky$"
-    # Two failed applies (a 500 and a 429), then the API server recovers.
-    env.kubesim.call(lambda: env.kubesim.add_fault(path=obj_path, method="PATCH", status=500,
-                                                   count=1))
-    app = env.app("flaky", "app")
-    retrying = dataclasses.replace(app, sync_policy=SyncPolicy(retry=Retry(
-        limit=3, backoff=Backoff(duration_seconds=0.05, factor=2, max_duration_seconds=1))))
     slept: list[float] = []
 
     def sleep(seconds: float) -> None:
@@ -497,17 +500,36 @@ def test_transient_api_errors_are_retried_with_backoff(env: Env) -> None:
         time.sleep(seconds)
 
     env.reconciler.sleep = sleep
-    outcome = env.reconciler.sync(retrying)
-    assert outcome.succeeded, outcome.message
-    assert slept == [0.05]
-    assert env.live(CM, "flaky") is not None
-    # Without a retry policy the failure is reported, with the server's message.
-    env.kubesim.call(lambda: env.kubesim.add_fault(path=obj_path, method="PATCH", status=503,
+    app = env.app("flaky", "app")
+    # A 500: the step runs again after a jittered backoff (GITOPS_TASKS_RETRY_BACKOFF, 50 ms
+    # here) and the operation succeeds; it is not a failed attempt.
+    env.kubesim.call(lambda: env.kubesim.add_fault(path=obj_path, method="PATCH", status=500,
                                                    count=1))
+    outcome = env.reconciler.sync(app)
+    assert outcome.succeeded, outcome.message
+    assert len(slept) == 1 and 0.05 <= slept[0] <= 0.075
+    assert env.live(CM, "flaky") is not None
+    # A server that keeps failing: after max_retries (2) more steps the operation fails, with
+    # the server's message.
+    env.kubesim.call(lambda: env.kubesim.add_fault(path=obj_path, method="PATCH", status=503,
+                                                   count=10))
     env.commit({"app/cm.yaml": configmap("flaky", {"k": "v2"})})
     failed = env.reconciler.sync(app)
+    env.kubesim.call(env.kubesim.clear_faults)
     assert not failed.succeeded and "injected fault" in failed.message
-    assert env.status("flaky")["operationState"]["phase"] in (st.ERROR_PHASE, st.FAILED_PHASE)
+    assert "gave up after 3 transient errors" in failed.message
+    assert env.status("flaky")["operationState"]["phase"] == st.FAILED_PHASE
+    # A resource the server refuses (a permanent error) fails the attempt; the app's retry
+    # policy runs it again with its backoff as the countdown: 50 ms, then 100 ms.
+    retrying = dataclasses.replace(app, sync_policy=SyncPolicy(retry=Retry(
+        limit=3, backoff=Backoff(duration_seconds=0.05, factor=2, max_duration_seconds=1))))
+    env.kubesim.call(lambda: env.kubesim.add_fault(path=obj_path, method="PATCH", status=422,
+                                                   count=2))
+    slept.clear()
+    outcome = env.reconciler.sync(retrying)
+    assert outcome.succeeded, outcome.message
+    assert slept == [0.05, 0.1]
+    assert env.status("flaky")["operationState"]["retryCount"] == 2
 
 
 def test_dry_run_with_a_new_crd_and_its_objects(env: Env) -> None:

@@ -26,6 +26,9 @@ ARGO_HOOK_DELETE_POLICY = "argocd.argoproj.io/hook-delete-policy"
 SYNC_OPTIONS = f"{GROUP}/sync-options"
 ARGO_SYNC_OPTIONS = "argocd.argoproj.io/sync-options"
 COMPARE_OPTIONS = f"{GROUP}/compare-options"
+# On every hook object the sync creates: the operation attempt that created it, so a step that
+# runs again after a crash adopts its own Job instead of creating a second one.
+HOOK_OPERATION = f"{GROUP}/operation"
 
 # Helm's hook annotations, mapped onto sync phases like Argo CD does.
 HELM_HOOK = "helm.sh/hook"

@@ -32,9 +32,11 @@ FAILED = "Failed"
 SKIPPED = "Skipped"
 WOULD_APPLY = "WouldApply"
 WOULD_PRUNE = "WouldPrune"
+PENDING = "Pending"  # a hook waiting for the previous run's object to be deleted
 
-# Operation phases.
+# Operation phases (Argo CD's OperationPhase, plus Waiting: dependsOn not ready).
 RUNNING = "Running"
+TERMINATING = "Terminating"
 SUCCEEDED = "Succeeded"
 FAILED_PHASE = "Failed"
 ERROR_PHASE = "Error"
