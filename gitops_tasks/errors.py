@@ -189,3 +189,35 @@ class ApiConflict(ApiPermanent):
 class ApiBadRequest(ApiPermanent):
     """400 (and 405/406/415): the request itself is malformed, usually a bug on our side or a
     manifest the server cannot decode."""
+
+
+# ----------------------------------------------------------------------------- app lock
+# Raised by `gitops_tasks.locks`.
+
+
+class LockLost(GitOpsError):
+    """This worker no longer holds the app lock: its TTL ran out (the process was paused, or
+    renewals failed), another worker took it, or Redis cannot confirm it. The step stops before
+    its next write; the caller does not retry it as such, since whoever holds the lock now (or
+    the next sweep) carries the operation on. `reason` says which of these happened."""
+
+    def __init__(self, app: str, *, reason: str = "") -> None:
+        message = ("the app lock expired or was taken by another worker; "
+                   "stopping before the next write")
+        super().__init__(f"{message} ({reason})" if reason else message, app=app)
+        self.reason = reason
+
+
+class LockBusy(TransientError):
+    """The app lock cannot be taken now: another worker holds it, or Redis did not answer.
+    Retrying later is control flow (re-enqueue with a countdown), not a failure to log as one."""
+
+    def __init__(
+        self,
+        app: str,
+        *,
+        reason: str = "another worker holds the app lock",
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(f"{reason}; try again later", app=app, retry_after=retry_after)
+        self.reason = reason
