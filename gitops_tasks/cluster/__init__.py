@@ -17,16 +17,18 @@ from ..errors import (
     ApiUnauthorized,
     UnknownKind,
 )
-from .client import Cluster
+from .client import Cluster, WatchExpired
 from .config import api_client_from_cluster_config, api_client_from_kubeconfig, load_api_client
 from .destinations import IN_CLUSTER_NAME, IN_CLUSTER_SERVER, Destinations
 from .discovery import ResourceInfo
 from .secrets import list_secrets
-from .throttling import TokenBucket
+from .throttling import Limiter, LimiterFactory, TokenBucket
+from .transport import USER_AGENT
 
 __all__ = [
     "IN_CLUSTER_NAME",
     "IN_CLUSTER_SERVER",
+    "USER_AGENT",
     "ApiBadRequest",
     "ApiConflict",
     "ApiError",
@@ -38,9 +40,12 @@ __all__ = [
     "ApiUnauthorized",
     "Cluster",
     "Destinations",
+    "Limiter",
+    "LimiterFactory",
     "ResourceInfo",
     "TokenBucket",
     "UnknownKind",
+    "WatchExpired",
     "api_client_from_cluster_config",
     "api_client_from_kubeconfig",
     "list_secrets",

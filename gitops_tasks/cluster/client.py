@@ -8,12 +8,14 @@ Errors are the typed `ApiError`s of `gitops_tasks.errors`; nothing here retries.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
-from ..errors import ApiError, ApiInvalid, ApiNotFound, UnknownKind
+from ..errors import ApiError, ApiInvalid, ApiNotFound, ApiTransient, UnknownKind
 from ..model.resources import ResourceKey
 from .discovery import Discovery, ResourceInfo
-from .transport import Response, Transport
+from .throttling import Limiter
+from .transport import METADATA_LIST, USER_AGENT, Response, Transport
 
 APPLY_PATCH = "application/apply-patch+yaml"
 PATCH_TYPES = {
@@ -24,6 +26,16 @@ PATCH_TYPES = {
 }
 PROPAGATION_POLICIES = ("Foreground", "Background", "Orphan")
 DEFAULT_PAGE_SIZE = 500
+
+# (A module-level alias: inside `Cluster`, `list` is the method.)
+Objects = list[dict[str, Any]]
+
+
+class WatchExpired(ApiTransient):
+    """410 Gone: the resourceVersion a watch started from is no longer in the server's history;
+    list again and watch from the list's resourceVersion."""
+
+
 # The message of a 404 for a path the server does not serve at all (a kind whose CRD is gone),
 # as opposed to a missing object or namespace.
 _NO_SUCH_PATH = "could not find the requested resource"
@@ -43,11 +55,14 @@ class Cluster:
         field_manager: str = "gitops-tasks",
         request_timeout: float = 30.0,
         page_size: int = DEFAULT_PAGE_SIZE,
+        limiter: Limiter | None = None,
+        user_agent: str = USER_AGENT,
     ) -> None:
         self.api_client = api_client
         self.name = name
         self._http = Transport(api_client, cluster=name, qps=qps, burst=burst,
-                               timeout=request_timeout)
+                               timeout=request_timeout, limiter=limiter,
+                               user_agent=user_agent)
         self.server = server or self._http.server
         self.field_manager = field_manager
         self.page_size = page_size
@@ -164,6 +179,91 @@ class Cluster:
             item.setdefault("apiVersion", info.api_version)
             item.setdefault("kind", info.kind)
         return items
+
+    def list_metadata(
+        self,
+        api_version: str,
+        kind: str,
+        *,
+        namespace: str | None = None,
+        label_selector: str = "",
+    ) -> tuple[Objects, str]:
+        """(every matching object's metadata, the list's resourceVersion): the metadata-only
+        representation (PartialObjectMetadataList), which is what a sweep needs to see whether
+        anything moved, at a fraction of a full list's bytes. Items carry the kind's own
+        apiVersion and kind."""
+        key = self._key(api_version, kind, namespace or "", "")
+        info = self._info(api_version, kind, key)
+        query: dict[str, str] = {}
+        if label_selector:
+            query["labelSelector"] = label_selector
+        if self.page_size > 0:
+            query["limit"] = str(self.page_size)
+        items: Objects = []
+        version = ""
+        while True:
+            resp = self._http.request("GET", info.path(namespace or ""), query=query,
+                                      verb="list", resource=key, media=METADATA_LIST,
+                                      accept=(410,) if "continue" in query else ())
+            if resp.status == 410:
+                items, version = [], ""
+                query.pop("continue", None)
+                query.pop("limit", None)
+                continue
+            body = resp.body or {}
+            # An empty list has `"items": null` (a Go nil slice), as on real servers.
+            items.extend(body.get("items") or [])
+            meta = body.get("metadata") or {}
+            version = str(meta.get("resourceVersion") or version)
+            token = meta.get("continue")
+            if not token:
+                break
+            query["continue"] = str(token)
+        for item in items:
+            item["apiVersion"] = info.api_version
+            item["kind"] = info.kind
+        return items, version
+
+    def watch(
+        self,
+        api_version: str,
+        kind: str,
+        *,
+        namespace: str | None = None,
+        resource_version: str = "",
+        timeout_seconds: int = 300,
+        label_selector: str = "",
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(event type, object) from resourceVersion on, until the server ends the watch
+        (after about `timeout_seconds`). BOOKMARK events carry only a resourceVersion. A
+        resourceVersion too old to watch from raises WatchExpired: list again."""
+        key = self._key(api_version, kind, namespace or "", "")
+        info = self._info(api_version, kind, key)
+        query = {"watch": "1", "timeoutSeconds": str(timeout_seconds),
+                 "allowWatchBookmarks": "true"}
+        if resource_version:
+            query["resourceVersion"] = resource_version
+        if label_selector:
+            query["labelSelector"] = label_selector
+        for event in self._http.stream(info.path(namespace or ""), query=query, verb="watch",
+                                       resource=key, read_timeout=timeout_seconds + 30,
+                                       accept=(410,)):
+            if not isinstance(event, dict):
+                continue
+            if event.get("kind") == "Status" or event.get("type") == "ERROR":
+                status = event.get("object", event) if event.get("type") == "ERROR" else event
+                if int(status.get("code") or 0) == 410:
+                    raise WatchExpired(f"watch of {kind} on cluster {self.name}: "
+                                       f"{status.get('message', 'too old resource version')}",
+                                       resource=key, status=410, cluster=self.name)
+                raise ApiTransient(f"watch of {kind} on cluster {self.name} ended: "
+                                   f"{status.get('message', status)}", resource=key,
+                                   status=int(status.get("code") or 0), cluster=self.name)
+            obj = event.get("object")
+            if isinstance(obj, dict):
+                obj.setdefault("apiVersion", info.api_version)
+                obj.setdefault("kind", info.kind)
+                yield str(event.get("type", "")), obj
 
     # ------------------------------------------------------------------ writes
 

@@ -40,6 +40,8 @@ from ..model.application import Destination
 from .client import Cluster
 from .config import api_client_from_cluster_config, api_client_from_kubeconfig
 from .secrets import list_secrets
+from .throttling import LimiterFactory
+from .transport import USER_AGENT
 
 IN_CLUSTER_NAME = "in-cluster"
 IN_CLUSTER_SERVER = "https://kubernetes.default.svc"
@@ -92,8 +94,12 @@ class Destinations:
         burst: int = 100,
         request_timeout: float = 30.0,
         secrets_ttl: float = 60.0,
+        limiter_factory: LimiterFactory | None = None,
+        user_agent: str = USER_AGENT,
     ) -> None:
         self.default_client = default_client
+        self.limiter_factory = limiter_factory
+        self.user_agent = user_agent
         self.control_namespace = control_namespace
         self.qps = qps
         self.burst = burst
@@ -243,7 +249,10 @@ class Destinations:
             if cluster is None:
                 cluster = Cluster(entry.factory(), name=entry.name, server=entry.server,
                                   qps=self.qps, burst=self.burst,
-                                  request_timeout=self.request_timeout)
+                                  request_timeout=self.request_timeout,
+                                  limiter=(self.limiter_factory(entry.server)
+                                           if self.limiter_factory else None),
+                                  user_agent=self.user_agent)
                 self._clusters[entry.fingerprint] = cluster
             return cluster
 

@@ -10,6 +10,20 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import Protocol
+
+
+class Limiter(Protocol):
+    """What a Cluster consults before each request: this process's `TokenBucket`, or one
+    bucket in Redis shared by every worker (`gitops_tasks.locks.RedisTokenBucket`)."""
+
+    def acquire(self) -> float:
+        """Take one token, waiting until one is due; returns the seconds waited."""
+        ...
+
+
+# Builds the limiter for one API server (its URL), so every Cluster of a server shares it.
+LimiterFactory = Callable[[str], Limiter]
 
 
 class TokenBucket:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -22,10 +22,13 @@ import urllib3
 
 from ..model.resources import ResourceKey
 from . import errors
-from .throttling import TokenBucket
+from .throttling import Limiter, TokenBucket
 
 USER_AGENT = "gitops-tasks"
 JSON = "application/json"
+# The metadata-only representation of a list (and of watch events): `PartialObjectMetadata`.
+METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+METADATA = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
 
 
 @dataclass(frozen=True)
@@ -45,22 +48,25 @@ class Transport:
         qps: float,
         burst: int,
         timeout: float,
+        limiter: Limiter | None = None,
+        user_agent: str = USER_AGENT,
     ) -> None:
         self.api_client = api_client
         self.configuration = api_client.configuration
         self.server = str(self.configuration.host).rstrip("/")
         self.cluster = cluster
         self.timeout = timeout
-        self.limiter = TokenBucket(qps, burst)
+        self.limiter: Limiter = limiter or TokenBucket(qps, burst)
+        self.user_agent = user_agent
         self._pool = api_client.rest_client.pool_manager
         self._timeout = urllib3.Timeout(total=timeout)
         self._count_lock = threading.Lock()
         self.requests = 0
 
-    def _headers(self, content_type: str | None) -> dict[str, str]:
+    def _headers(self, content_type: str | None, accept: str = JSON) -> dict[str, str]:
         headers = {str(k): str(v) for k, v in self.api_client.default_headers.items()}
-        headers["User-Agent"] = USER_AGENT
-        headers["Accept"] = JSON
+        headers["User-Agent"] = self.user_agent
+        headers["Accept"] = accept
         if content_type:
             headers["Content-Type"] = content_type
         # Read per request: kubeconfig exec/OIDC credentials refresh through a hook that
@@ -81,8 +87,10 @@ class Transport:
         verb: str,
         resource: ResourceKey | None = None,
         accept: Iterable[int] = (),
+        media: str = JSON,
     ) -> Response:
-        """Send one request; 2xx and the statuses in `accept` return, others raise ApiError."""
+        """Send one request; 2xx and the statuses in `accept` return, others raise ApiError.
+        `media` is the representation asked for (the Accept header)."""
         url = self.server + path
         if query:
             url += "?" + urlencode(query)
@@ -95,7 +103,7 @@ class Transport:
                 method,
                 url,
                 body=data,
-                headers=self._headers(content_type if data is not None else None),
+                headers=self._headers(content_type if data is not None else None, media),
                 timeout=self._timeout,
                 retries=False,
                 redirect=False,
@@ -119,3 +127,46 @@ class Transport:
                     resource=resource, status=status, cluster=self.cluster) from exc
         raise errors.from_response(status, raw, resp.headers, verb=verb, resource=resource,
                                    cluster=self.cluster)
+
+    def stream(self, path: str, *, query: Mapping[str, str], verb: str, read_timeout: float,
+               resource: ResourceKey | None = None, media: str = JSON,
+               accept: Iterable[int] = ()) -> Iterator[Any]:
+        """A watch: one decoded JSON document per line until the server ends the stream. A
+        status in `accept` (410 Gone) is yielded as its Status document, others raise."""
+        url = self.server + path + "?" + urlencode(query)
+        self.limiter.acquire()
+        with self._count_lock:
+            self.requests += 1
+        try:
+            resp = self._pool.urlopen("GET", url, headers=self._headers(None, media),
+                                      timeout=urllib3.Timeout(connect=self.timeout,
+                                                              read=read_timeout),
+                                      retries=False, redirect=False, preload_content=False)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise errors.from_transport(exc, verb=verb, resource=resource, cluster=self.cluster,
+                                        server=self.server, timeout=self.timeout) from exc
+        try:
+            status = int(resp.status)
+            if not 200 <= status < 300:
+                raw = resp.read()
+                if status in accept:
+                    yield errors.parse_status(raw)
+                    return
+                raise errors.from_response(status, raw, resp.headers, verb=verb,
+                                           resource=resource, cluster=self.cluster)
+            buffer = b""
+            try:
+                for chunk in resp.stream(64 * 1024, decode_content=True):
+                    buffer += chunk
+                    while b"\n" in buffer:
+                        line, buffer = buffer.split(b"\n", 1)
+                        if line.strip():
+                            yield json.loads(line)
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                raise errors.from_transport(exc, verb=verb, resource=resource,
+                                            cluster=self.cluster, server=self.server,
+                                            timeout=read_timeout) from exc
+            if buffer.strip():
+                yield json.loads(buffer)
+        finally:
+            resp.release_conn()
