@@ -34,25 +34,15 @@ def _load_application(path: str) -> Application:
     return parse_application(apps[0])
 
 
-def _redis_or_none(url: str) -> Any:
-    import redis
-
-    client = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError:
-        return None
-    return client
-
-
 def _cmd_render(args: argparse.Namespace) -> int:
     from .manifests import ManifestSource
     from .render.cache import RenderCache
+    from .runtime import redis_or_none
     from .source import GitMirrors
 
     cfg = settings_mod.load()
     app = _load_application(args.file)
-    client = None if args.no_cache else _redis_or_none(cfg.redis.url)
+    client = None if args.no_cache else redis_or_none(cfg.redis.url, cfg.redis.sentinel_master)
     source = ManifestSource(
         GitMirrors(cfg.git),
         RenderCache(client, cfg.redis.render_cache_ttl),
@@ -65,36 +55,17 @@ def _cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
+def _runtime(args: argparse.Namespace, role: str = "cli") -> Any:
+    """The engine for the current kubeconfig: destination clusters are its contexts and the
+    Applications live in the control namespace of its current context."""
+    from .runtime import Runtime
+
+    return Runtime.build(settings_mod.load(), role=role, kubeconfig=args.kubeconfig,
+                         context=args.context)
+
+
 def _reconciler(args: argparse.Namespace) -> Any:
-    """A reconciler for the current kubeconfig: the destination clusters are its contexts and
-    the Application status lives in the control namespace of its current context."""
-    import os
-
-    from .cluster import Cluster, Destinations, load_api_client
-    from .diff import DryRunCache
-    from .manifests import ManifestSource
-    from .reconcile import AppStore, Reconciler
-    from .render.cache import RenderCache
-    from .source import GitMirrors
-
-    cfg = settings_mod.load()
-    kubeconfig = args.kubeconfig or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or None
-    if kubeconfig is None and Path("~/.kube/config").expanduser().exists():
-        kubeconfig = str(Path("~/.kube/config").expanduser())
-    client = load_api_client(kubeconfig, args.context)
-    destinations = Destinations(client, kubeconfig=kubeconfig,
-                                control_namespace=cfg.control_namespace,
-                                qps=cfg.cluster.qps, burst=cfg.cluster.burst,
-                                request_timeout=cfg.cluster.request_timeout)
-    control = Cluster(client, name="control", qps=cfg.cluster.qps, burst=cfg.cluster.burst,
-                      request_timeout=cfg.cluster.request_timeout)
-    redis_client = _redis_or_none(cfg.redis.url)
-    manifests = ManifestSource(GitMirrors(cfg.git),
-                               RenderCache(redis_client, cfg.redis.render_cache_ttl), cfg.render)
-    return Reconciler(manifests, destinations, apps=AppStore(control, cfg.control_namespace),
-                      dry_run_cache=DryRunCache(redis_client),
-                      hook_timeout=cfg.cluster.hook_timeout, tasks=cfg.tasks,
-                      reconcile=cfg.reconcile)
+    return _runtime(args).reconciler
 
 
 def _warn_if_unregistered(reconciler: Any, app: Application) -> dict[str, Any] | None:

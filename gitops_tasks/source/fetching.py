@@ -86,8 +86,15 @@ class Mirror:
     def ls_remote(self, rev: str, app: str | None) -> tuple[dict[str, str], str | None]:
         """{ref: sha} for the refs `rev` may name (annotated tags also as `ref^{}`, peeled),
         and the branch HEAD points to. One round trip."""
-        patterns = ["--symref", self.url, "HEAD"] if rev == "HEAD" \
-            else [self.url, rev, f"{rev}^{{}}"]
+        return self.ls_remote_many([rev], app)
+
+    def ls_remote_many(self, revs: Sequence[str], app: str | None
+                       ) -> tuple[dict[str, str], str | None]:
+        """As `ls_remote` for several revisions at once: still one round trip."""
+        patterns = ["--symref", self.url] if "HEAD" in revs else [self.url]
+        for rev in dict.fromkeys(revs):
+            patterns += ["HEAD"] if rev == "HEAD" else [rev, f"{rev}^{{}}"]
+        rev = ",".join(revs)
         self.settings.cache_dir.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
         # Run outside any repository, so no repository's config applies.

@@ -12,10 +12,15 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from gitops_tasks.errors import InvalidApplication, RepoUnreachable, RevisionNotFound
+from gitops_tasks.errors import (
+    GitOpsError,
+    InvalidApplication,
+    RepoUnreachable,
+    RevisionNotFound,
+)
 from gitops_tasks.log import get_logger
 from gitops_tasks.settings import GitSettings
 from gitops_tasks.source.commands import run_git
@@ -61,6 +66,45 @@ class GitMirrors:
         if FULL_SHA.match(rev.lower()) or SHORT_SHA.match(rev.lower()):
             return self._resolve_sha(mirror, rev, app)
         return self._resolve_ref(mirror, rev, app)
+
+    def resolve_many(self, repo_url: str, revisions: Sequence[str]
+                     ) -> dict[str, str | GitOpsError]:
+        """{revision: commit SHA, or the error resolving it} for every revision of one repo,
+        with a single ls-remote for all branch and tag names (a sweep's per-repo cost). Full
+        SHAs need no remote at all. Commits are not fetched here: the refresh that renders one
+        fetches it, under the mirror lock."""
+        out: dict[str, str | GitOpsError] = {}
+        try:
+            mirror = self._mirror(repo_url, None)
+        except GitOpsError as exc:
+            return {rev: exc for rev in revisions}
+        names = []
+        for revision in dict.fromkeys(revisions):
+            rev = revision.strip() or "HEAD"
+            if _BAD_REVISION.search(rev):
+                out[revision] = RevisionNotFound(
+                    f"targetRevision {rev!r} is not a valid branch, tag or commit name "
+                    f"(repository {mirror.shown})")
+            elif FULL_SHA.match(rev.lower()):
+                out[revision] = rev.lower()
+            else:
+                names.append(revision)
+        if not names:
+            return out
+        try:
+            refs, _ = mirror.ls_remote_many([n.strip() or "HEAD" for n in names], None)
+        except GitOpsError as exc:
+            return {**out, **{n: exc for n in names}}
+        for revision in names:
+            _, listed = _pick(refs, revision.strip() or "HEAD")
+            if listed is not None:
+                out[revision] = listed
+                continue
+            try:  # a short SHA, or a ref ls-remote patterns cannot name: the slow path
+                out[revision] = self.resolve(repo_url, revision)
+            except GitOpsError as exc:
+                out[revision] = exc
+        return out
 
     def export(self, repo_url: str, sha: str, *, app: str | None = None) -> Path:
         """The directory holding commit `sha`'s tree, shared and read-only by convention.
