@@ -152,6 +152,26 @@ def _cmd_rollback(args: argparse.Namespace) -> int:
     return 0 if outcome.succeeded else 1
 
 
+def _cmd_worker(args: argparse.Namespace) -> int:
+    """The consumer: a Celery worker on the chosen queues (see `workers`)."""
+    from workers.main import run
+
+    queues = [q.strip() for q in args.queues.split(",") if q.strip()]
+    try:
+        return run(settings_mod.load(), queues=queues, concurrency=args.concurrency,
+                   probe_port=args.probe_port, hostname=args.hostname or "")
+    except ValueError as exc:  # an unknown queue, a bad option
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _cmd_beat(args: argparse.Namespace) -> int:
+    """The producers on a schedule: drift sweeps and the Application watch (see `scheduler`)."""
+    from scheduler.main import run
+
+    return run(settings_mod.load(), watch=not args.no_watch)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gitops-tasks",
@@ -194,6 +214,24 @@ def build_parser() -> argparse.ArgumentParser:
     rollback.add_argument("--force", action="store_true",
                           help="roll back even though automated sync is on")
     rollback.set_defaults(func=_cmd_rollback)
+
+    worker = sub.add_parser("worker", help="run a worker: take refresh and sync tasks from "
+                                           "Redis (SIGTERM finishes the current step)")
+    worker.add_argument("--queues", default="refresh,sync",
+                        help="comma-separated queues to consume (default: refresh,sync)")
+    worker.add_argument("--concurrency", type=int, default=0,
+                        help="worker processes (default: one per CPU)")
+    worker.add_argument("--probe-port", type=int, default=None,
+                        help="port of /healthz and /readyz (default: "
+                             "$GITOPS_TASKS_WORKER_PROBE_PORT or 8081; 0: none)")
+    worker.add_argument("--hostname", help="the worker's name in Flower (default: "
+                                           "gitops-tasks@<host>)")
+    worker.set_defaults(func=_cmd_worker)
+    beat = sub.add_parser("beat", help="run the producers: periodic drift sweeps and the "
+                                       "Application watch (one leader among all beats)")
+    beat.add_argument("--no-watch", action="store_true",
+                      help="sweeps only, no Application watch")
+    beat.set_defaults(func=_cmd_beat)
     return parser
 
 
@@ -205,7 +243,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from .log import configure
 
-    configure(level="WARNING")
+    if args.command not in ("worker", "beat"):  # those configure logging from the settings
+        configure(level="WARNING")
     try:
         return int(args.func(args))
     except settings_mod.SettingsError as exc:

@@ -20,7 +20,7 @@ from .manifests import ManifestSource
 from .model import Application, keys
 from .model import status as st
 from .model.resources import ResourceKey
-from .render.tracking import stamp
+from .render.tracking import owner_of, stamp
 from .sync import app_options, hook_types, object_options
 
 
@@ -132,12 +132,6 @@ def _crd_scopes(targets: list[dict[str, Any]]) -> dict[tuple[str, str], bool]:
     return scopes
 
 
-def _tracked_by(obj: dict[str, Any]) -> str:
-    value = ((obj.get("metadata") or {}).get("annotations") or {}).get(keys.TRACKING_ANNOTATION)
-    parsed = keys.parse_tracking_id(value) if value else None
-    return parsed[0] if parsed else ""
-
-
 class Comparer:
     def __init__(self, manifests: ManifestSource, destinations: Destinations,
                  dry_run_cache: DryRunCache | None = None) -> None:
@@ -208,7 +202,7 @@ class Comparer:
                 live = None
             if live is None:
                 continue
-            owner = _tracked_by(live)
+            owner = owner_of(live)
             if key in cmp.versions:
                 if owner and owner != cmp.app.name:
                     cmp.shared[key] = owner

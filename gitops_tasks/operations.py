@@ -32,6 +32,7 @@ from .errors import GitOpsError
 from .log import get_logger
 from .model import Application
 from .model import status as st
+from .model.application import DEFAULT_HISTORY_LIMIT
 from .model.operation import Operation, OperationState, SyncRequest
 from .retries import exponential
 from .settings import ReconcileSettings
@@ -175,23 +176,28 @@ def _with_state(status: dict[str, Any], state: OperationState, history: dict[str
 class ClusterState:
     """The operation state of an Application in the control namespace."""
 
-    def __init__(self, apps: AppStore, app: Application, fence: Fence = _no_fence) -> None:
+    def __init__(self, apps: AppStore, app: Application | str, fence: Fence = _no_fence
+                 ) -> None:
         self.apps = apps
-        self.app = app
+        # The name (an Application whose spec does not parse has only that) and the history
+        # limit are all this needs of the app.
+        self.name = app if isinstance(app, str) else app.name
+        self.history_limit = (DEFAULT_HISTORY_LIMIT if isinstance(app, str)
+                              else app.revision_history_limit)
         self.fence = fence
         self._request_id = ""  # the id of `operation` when last loaded
 
     def load(self) -> tuple[dict[str, Any], Operation | None]:
-        obj = self.apps.get(self.app.name)
+        obj = self.apps.get(self.name)
         if obj is None:
-            raise AppNotFound(f"Application {self.app.name} is not in namespace "
-                              f"{self.apps.namespace} (deleted?)", app=self.app.name)
+            raise AppNotFound(f"Application {self.name} is not in namespace "
+                              f"{self.apps.namespace} (deleted?)", app=self.name)
         request = Operation.from_dict(obj.get("operation"))
         self._request_id = request.id if request else ""
         return dict(obj.get("status") or {}), pending_request(obj)
 
     def save(self, state: OperationState, history: dict[str, Any] | None = None) -> None:
-        limit = self.app.revision_history_limit
+        limit = self.history_limit
 
         def change(status: dict[str, Any], obj: dict[str, Any]) -> dict[str, Any] | None:
             theirs = OperationState.from_dict(status.get("operationState"))
@@ -199,18 +205,18 @@ class ClusterState:
                     theirs.in_progress:
                 # Someone started another operation meanwhile: never overwrite it.
                 raise OperationInProgress(f"operation {theirs.operation.id} is running; "
-                                          f"{state.operation.id} stops", app=self.app.name)
+                                          f"{state.operation.id} stops", app=self.name)
             if theirs is not None and theirs.phase == st.TERMINATING and \
                     theirs.operation.id == state.operation.id and state.phase == st.RUNNING:
                 state.phase = st.TERMINATING  # a terminate request landed during this step
             return _with_state(status, state, history, limit)
 
-        self.apps.update_status(self.app.name, change, fence=self.fence)
+        self.apps.update_status(self.name, change, fence=self.fence)
 
     def clear_request(self, operation_id: str) -> None:
         if self._request_id != operation_id:
             return  # no request, or a newer one: keep it
-        self.apps.remove_if(self.app.name, "/operation/id", operation_id, remove="/operation",
+        self.apps.remove_if(self.name, "/operation/id", operation_id, remove="/operation",
                             fence=self.fence)
         self._request_id = ""
 

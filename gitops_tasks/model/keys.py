@@ -26,6 +26,14 @@ ARGO_HOOK_DELETE_POLICY = "argocd.argoproj.io/hook-delete-policy"
 SYNC_OPTIONS = f"{GROUP}/sync-options"
 ARGO_SYNC_OPTIONS = "argocd.argoproj.io/sync-options"
 COMPARE_OPTIONS = f"{GROUP}/compare-options"
+# On an Application: delete its resources before the Application itself goes (Argo CD's
+# finalizer is honoured too); `/background` and `/foreground` choose the propagation policy.
+RESOURCES_FINALIZER = f"resources-finalizer.{GROUP}"
+ARGO_RESOURCES_FINALIZER = "resources-finalizer.argocd.argoproj.io"
+# Ask for a refresh now: `normal` or `hard` (no caches); removed once the refresh ran.
+REFRESH_ANNOTATION = f"{GROUP}/refresh"
+ARGO_REFRESH_ANNOTATION = "argocd.argoproj.io/refresh"
+
 # On every hook object the sync creates: the operation attempt that created it, so a step that
 # runs again after a crash adopts its own Job instead of creating a second one.
 HOOK_OPERATION = f"{GROUP}/operation"

@@ -43,6 +43,13 @@ def stamp(obj: dict[str, Any], app_name: str, namespace: str | None = None) -> d
     return obj
 
 
+def owner_of(obj: dict[str, Any]) -> str:
+    """The app a live object's tracking annotation names ("" when none or malformed)."""
+    value = ((obj.get("metadata") or {}).get("annotations") or {}).get(keys.TRACKING_ANNOTATION)
+    parsed = keys.parse_tracking_id(value) if isinstance(value, str) else None
+    return parsed[0] if parsed else ""
+
+
 def _mapping(meta: dict[str, Any], field: str, obj: dict[str, Any]) -> dict[str, Any]:
     value = meta.get(field)
     if value is None:

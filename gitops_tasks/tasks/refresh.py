@@ -1,0 +1,142 @@
+"""`gitops.refresh`: compare one app's Git with its cluster, record status, and start the
+automated sync when the policy says so.
+
+Queued by the sweep (something moved, or the hard-refresh interval passed), the Application
+watch (created, edited, annotated for refresh), the sync task (after an operation), the CLI and
+later the webhook receiver. Transient failures re-queue the refresh with a backoff; permanent
+ones are recorded on the Application (ComparisonError, InvalidSpecError) and not retried until
+the commit or the spec changes.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ..errors import GitOpsError, InvalidApplication, PermanentError, TransientError
+from ..log import bind, get_logger
+from ..model import keys, parse_application
+from ..model import status as st
+from ..model.operation import SyncRequest
+from ..operations import current_state, pending_request, request_sync
+from ..retries import exponential, jittered
+from ..sweeping import (
+    SeenStore,
+    app_id,
+    error_fingerprint,
+    fingerprint,
+    inventory,
+    labelled_versions,
+    live_digest,
+    spec_digest,
+)
+from .app import REFRESH, celery_app
+from .base import running
+from .context import runtime, settings
+from .enqueue import enqueue, take_hard_refresh
+from .resolved import resolved_sha
+
+_log = get_logger(component="tasks.refresh")
+_REFRESH_ANNOTATIONS = (keys.REFRESH_ANNOTATION, keys.ARGO_REFRESH_ANNOTATION)
+
+
+@celery_app.task(name=REFRESH, bind=True)
+def refresh(self: Any, namespace: str, name: str, attempt: int = 1) -> None:
+    with running(self, "refresh", namespace, name) as ok:
+        if ok:
+            refresh_now(namespace, name, attempt)
+
+
+def refresh_now(namespace: str, name: str, attempt: int = 1) -> None:
+    rt = runtime()
+    seen = SeenStore(rt.redis)
+    ident = app_id(namespace, name)
+    obj = rt.apps.get(name)
+    if obj is None:
+        seen.forget(ident)
+        return
+    if (obj.get("metadata") or {}).get("deletionTimestamp"):
+        enqueue("prune", namespace, name)
+        return
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    asked = [annotations[k] for k in _REFRESH_ANNOTATIONS if k in annotations]
+    hard = take_hard_refresh(namespace, name) or "hard" in asked
+    spec = spec_digest(obj)
+    try:
+        app = parse_application(obj)
+    except InvalidApplication as exc:
+        _record_invalid(name, exc)
+        seen.put(ident, error_fingerprint("", spec))
+        _clear_refresh_annotation(name, annotations)
+        return
+    sha = resolved_sha(app.source.repo_url, app.source.target_revision)
+    try:
+        done = rt.reconciler.refresh_app(app, sha=sha, hard=hard, obj=obj)
+    except TransientError as exc:
+        _retry(namespace, name, attempt, exc)
+        return
+    except PermanentError as exc:
+        _log.warning("refresh failed", error=str(exc))
+        seen.put(ident, error_fingerprint(sha or "", spec))
+        _clear_refresh_annotation(name, annotations)
+        return
+    cmp = done.comparison
+    bind(revision=cmp.revision)
+    stored = done.obj or obj
+    versions = labelled_versions(name, inventory(stored), cmp.live)
+    seen.put(ident, fingerprint(cmp.revision, spec, live_digest(versions)))
+    _clear_refresh_annotation(name, annotations)
+    auto = done.auto
+    if auto.due:
+        policy = app.sync_policy.automated
+        try:
+            request_sync(rt.apps, name, SyncRequest(
+                revision=cmp.revision, prune=bool(policy and policy.prune)),
+                initiated_by="automated", automated=True, attempt=auto.attempt)
+        except GitOpsError as exc:
+            _log.warning("could not request the automated sync", error=str(exc))
+            return
+        enqueue("sync", namespace, name)
+    elif auto.retry_at is not None:
+        enqueue("refresh", namespace, name, countdown=max(0.0, auto.retry_at - time.time()))
+    state = current_state(stored)
+    if pending_request(stored) is not None or (state is not None and state.in_progress):
+        enqueue("sync", namespace, name)  # coalesced with the one the request queued
+
+
+def _retry(namespace: str, name: str, attempt: int, exc: TransientError) -> None:
+    cfg = settings().tasks
+    if attempt > cfg.max_retries:
+        _log.error("refresh keeps failing; the next sweep tries again", error=str(exc),
+                   attempts=attempt)
+        return
+    delay = max(exc.retry_after or 0.0, jittered(exponential(
+        attempt, cfg.retry_backoff, 2.0, cfg.retry_backoff_max)))
+    _log.info("transient error, refresh retried", error=exc.message, delay=round(delay, 2),
+              attempt=attempt)
+    enqueue("refresh", namespace, name, countdown=delay, kwargs={"attempt": attempt + 1})
+
+
+def _record_invalid(name: str, exc: InvalidApplication) -> None:
+    def change(status: dict[str, Any], _: dict[str, Any]) -> dict[str, Any]:
+        others = [c for c in status.get("conditions") or [] if c.get("type") != st.INVALID_SPEC]
+        status["conditions"] = [*others, st.condition(st.INVALID_SPEC, exc.message,
+                                                      status.get("conditions") or [])]
+        status.setdefault("sync", {})["status"] = "Unknown"
+        return status
+
+    _log.warning("invalid Application", error=exc.message)
+    try:
+        runtime().apps.update_status(name, change)
+    except GitOpsError as err:
+        _log.warning("could not record the problem in the status", error=str(err))
+
+
+def _clear_refresh_annotation(name: str, annotations: dict[str, Any]) -> None:
+    present = [k for k in _REFRESH_ANNOTATIONS if k in annotations]
+    if not present:
+        return
+    try:
+        runtime().apps.patch(name, {"metadata": {"annotations": {k: None for k in present}}})
+    except GitOpsError as exc:
+        _log.warning("could not remove the refresh annotation", error=str(exc))

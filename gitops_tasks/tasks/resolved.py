@@ -1,0 +1,50 @@
+"""Commits the sweep resolved, shared with the refreshes it queues: one ls-remote per repo per
+sweep, not one per app. Entries live a short while; a refresh that finds none resolves the
+revision itself, and a webhook that knows the pushed commit will overwrite them."""
+
+from __future__ import annotations
+
+import hashlib
+
+import redis
+
+from ..log import get_logger
+from ..source import normalize_repo_url
+from .context import runtime
+
+RESOLVED_KEY = "gitops:resolved:{repo}:{revision}"
+TTL_SECONDS = 60
+
+_log = get_logger(component="resolved")
+
+
+def _key(repo_url: str, revision: str) -> str:
+    repo = hashlib.sha256(normalize_repo_url(repo_url).encode()).hexdigest()[:16]
+    return RESOLVED_KEY.format(repo=repo, revision=revision)
+
+
+def publish(shas: dict[tuple[str, str], str], ttl: int = TTL_SECONDS) -> None:
+    """{(repo URL, targetRevision): commit} for the next `ttl` seconds."""
+    client = runtime().redis
+    if client is None or not shas:
+        return
+    try:
+        pipe = client.pipeline(transaction=False)
+        for (repo, revision), sha in shas.items():
+            pipe.set(_key(repo, revision), sha, ex=ttl)
+        pipe.execute()
+    except redis.RedisError as exc:
+        _log.warning("could not share resolved revisions", error=str(exc))
+
+
+def resolved_sha(repo_url: str, revision: str) -> str | None:
+    client = runtime().redis
+    if client is None:
+        return None
+    try:
+        value = client.get(_key(repo_url, revision))
+    except redis.RedisError:
+        return None
+    if value is None:
+        return None
+    return value.decode() if isinstance(value, bytes) else str(value)
