@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import random
 import re
 import threading
 import time
@@ -78,6 +79,9 @@ class Fault:
     latency: float = 0.0  # seconds to wait before answering (or failing)
     timeout: bool = False  # hold the request without answering until the client gives up
     count: int | None = None  # remaining matches; None is unlimited
+    # The chance that a matching request is hit (0.2: one in five, at random); a request the
+    # dice spare goes on to the next fault, or is served.
+    probability: float = 1.0
     hits: int = 0
 
     def matches(self, method: str, path: str) -> bool:
@@ -315,6 +319,8 @@ class KubeSim:
     def _take_fault(self, method: str, path: str) -> Fault | None:
         for fault in self.faults:
             if fault.matches(method, path):
+                if fault.probability < 1.0 and random.random() >= fault.probability:
+                    continue
                 fault.hits += 1
                 if fault.count is not None:
                     fault.count -= 1
@@ -846,7 +852,9 @@ class KubeSim:
         method = request.method
         if what == "requests":
             if method == "GET":
-                return _json([asdict(r) for r in self.request_log])
+                # ?since=<epoch seconds>: only requests that started then or later.
+                since = float(request.query.get("since") or 0)
+                return _json([asdict(r) for r in self.request_log if r.start >= since])
             if method == "DELETE":
                 self.request_log.clear()
                 return _json({"cleared": True})

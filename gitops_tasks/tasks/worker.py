@@ -92,10 +92,13 @@ def start(settings: Settings, *, queues: Sequence[str] = QUEUES, concurrency: in
     if unknown:
         raise ValueError(f"unknown queue(s) {', '.join(unknown)}; the queues are "
                          f"{', '.join(QUEUES)}")
-    context.set_settings(settings, role="worker")
+    hostname = hostname or f"gitops-tasks@{socket.gethostname()}"
+    # The node name goes into the user agent of every API request, so the API server's audit
+    # log (and kubesim's request log) tells workers apart.
+    context.set_settings(settings, role=f"worker {hostname}")
     configure(settings)
     worker = celery_app.Worker(
-        hostname=hostname or f"gitops-tasks@{socket.gethostname()}",
+        hostname=hostname,
         queues=list(queues),
         concurrency=concurrency or None,
         pool=pool,

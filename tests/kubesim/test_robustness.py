@@ -160,3 +160,13 @@ def test_many_watchers_and_writers(kubesim: KubeSim, namespace: str) -> None:
         t.join(10)
     for names in received:
         assert sorted(names) == sorted(f"w{i}" for i in range(40))
+
+
+def test_fault_probability_hits_a_share_of_requests() -> None:
+    with KubeSim(simulate=False) as sim:
+        sim.call(lambda: sim.add_fault(path="/configmaps", status=503, probability=0.3))
+        codes = [call(sim.url, "GET", "/api/v1/namespaces/default/configmaps").status
+                 for _ in range(200)]
+    failed = codes.count(503)
+    assert codes.count(200) + failed == 200
+    assert 30 <= failed <= 95  # 60 expected; the bounds are > 4 standard deviations wide
