@@ -4,6 +4,7 @@ and a fresh `Stack` (control namespace, Redis database, repository, processes) p
 from __future__ import annotations
 
 import itertools
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,7 +47,7 @@ def stack(sim: KubeSimProcess, e2e_redis: RedisServer, tmp_path: Path,
     yield installed
     failed = getattr(request.node, "rep_call", None)
     if failed is not None and failed.failed:
-        print(installed.logs())
+        sys.stderr.write(installed.logs())  # shown with the failure
     installed.close()
 
 
