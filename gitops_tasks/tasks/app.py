@@ -80,6 +80,18 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     }
 
 
+_configured: list[Settings] = []
+
+
 def configure(settings: Settings) -> Celery:
     celery_app.conf.update(celery_config(settings))
+    _configured[:] = [settings]
+    return celery_app
+
+
+def ensure_configured(settings: Settings) -> Celery:
+    """Configure once per process, before the first message is sent: an unconfigured app would
+    send to Celery's default broker and cache a backend that is not ours."""
+    if not _configured:
+        configure(settings)
     return celery_app

@@ -19,8 +19,8 @@ from ..errors import TransientError
 from ..locks import QueueMarkers
 from ..log import get_logger
 from ..sweeping import app_id
-from .app import PRUNE, REFRESH, SWEEP, SYNC, celery_app
-from .context import runtime
+from .app import PRUNE, REFRESH, SWEEP, SYNC, ensure_configured
+from .context import runtime, settings
 
 TASKS = {"refresh": REFRESH, "sync": SYNC, "prune": PRUNE, "sweep": SWEEP}
 # A flag a producer sets when it asks for a hard refresh: the queued refresh (maybe a normal
@@ -42,8 +42,9 @@ def enqueue(kind: str, namespace: str, name: str, *, countdown: float = 0.0,
     if not markers.claim(kind, ident, task_id):
         return None
     try:
-        celery_app.send_task(TASKS[kind], args=[namespace, name], kwargs=kwargs or {},
-                             task_id=task_id, countdown=countdown if countdown > 0 else None)
+        ensure_configured(settings()).send_task(
+            TASKS[kind], args=[namespace, name], kwargs=kwargs or {}, task_id=task_id,
+            countdown=countdown if countdown > 0 else None)
     except OperationalError as exc:
         markers.release(kind, ident, task_id)
         raise TransientError(f"could not queue {kind} of {ident}: {exc}", app=name) from exc
@@ -58,7 +59,7 @@ def enqueue_sweep(mode: str = "full", *, markers: QueueMarkers | None = None) ->
     if not markers.claim("sweep", mode, task_id):
         return None
     try:
-        celery_app.send_task(SWEEP, kwargs={"mode": mode}, task_id=task_id)
+        ensure_configured(settings()).send_task(SWEEP, kwargs={"mode": mode}, task_id=task_id)
     except OperationalError as exc:
         markers.release("sweep", mode, task_id)
         raise TransientError(f"could not queue a {mode} sweep: {exc}") from exc
