@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import random
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -33,7 +34,7 @@ from .log import get_logger
 from .model import Application
 from .model import status as st
 from .model.application import DEFAULT_HISTORY_LIMIT
-from .model.operation import Operation, OperationState, SyncRequest
+from .model.operation import GENERATION_ID, Operation, OperationState, SyncRequest
 from .retries import exponential
 from .settings import ReconcileSettings
 
@@ -60,9 +61,16 @@ def spec_hash(app: Application) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
+def requested(obj: dict[str, Any]) -> Operation | None:
+    """The operation written on the Application (`operation`), started or not."""
+    generation = (obj.get("metadata") or {}).get("generation")
+    return Operation.from_dict(obj.get("operation"),
+                               generation=generation if isinstance(generation, int) else 0)
+
+
 def pending_request(obj: dict[str, Any]) -> Operation | None:
     """The requested operation that has not started yet, if any."""
-    request = Operation.from_dict(obj.get("operation"))
+    request = requested(obj)
     if request is None:
         return None
     state = OperationState.from_dict((obj.get("status") or {}).get("operationState"))
@@ -110,6 +118,9 @@ def request_sync(apps: AppStore, name: str, request: SyncRequest, *, initiated_b
         try:
             apps.patch(name, patch, fence=fence)
         except ApiConflict:
+            # Someone wrote the Application meanwhile; back off a little at random so two
+            # requesters racing each other do not collide again on every try.
+            time.sleep(random.uniform(0.005, 0.05))
             continue
         _log.info("sync requested", app=name, operation=operation.id,
                   revision=operation.sync.revision or "(target)", merged=pending is not None,
@@ -128,7 +139,12 @@ def request_terminate(apps: AppStore, name: str, *, fence: Fence = _no_fence) ->
         raise AppNotFound(f"Application {name} is not in namespace {apps.namespace}", app=name)
     pending = pending_request(obj)
     if pending is not None:
-        apps.remove_if(name, "/operation/id", pending.id, remove="/operation", fence=fence)
+        if pending.id.startswith(GENERATION_ID):  # written without an id, not started
+            apps.remove_if(name, "/metadata/generation",
+                           int(pending.id.removeprefix(GENERATION_ID)), remove="/operation",
+                           fence=fence)
+        else:
+            apps.remove_if(name, "/operation/id", pending.id, remove="/operation", fence=fence)
     done = pending is not None
 
     def terminate(status: dict[str, Any], _: dict[str, Any]) -> dict[str, Any] | None:
@@ -156,6 +172,10 @@ class StateStore(Protocol):
 
     def save(self, state: OperationState, history: dict[str, Any] | None = None) -> None:
         """Write `state` as status.operationState (and append a history entry)."""
+        ...
+
+    def claim_request(self, request: Operation) -> None:
+        """The step starts `request`: make its identity permanent (see `requested`)."""
         ...
 
     def clear_request(self, operation_id: str) -> None:
@@ -186,14 +206,16 @@ class ClusterState:
                               else app.revision_history_limit)
         self.fence = fence
         self._request_id = ""  # the id of `operation` when last loaded
+        self._version = ""  # the Application's resourceVersion when last loaded
 
     def load(self) -> tuple[dict[str, Any], Operation | None]:
         obj = self.apps.get(self.name)
         if obj is None:
             raise AppNotFound(f"Application {self.name} is not in namespace "
                               f"{self.apps.namespace} (deleted?)", app=self.name)
-        request = Operation.from_dict(obj.get("operation"))
+        request = requested(obj)
         self._request_id = request.id if request else ""
+        self._version = str(obj["metadata"].get("resourceVersion") or "")
         return dict(obj.get("status") or {}), pending_request(obj)
 
     def save(self, state: OperationState, history: dict[str, Any] | None = None) -> None:
@@ -212,6 +234,15 @@ class ClusterState:
             return _with_state(status, state, history, limit)
 
         self.apps.update_status(self.name, change, fence=self.fence)
+
+    def claim_request(self, request: Operation) -> None:
+        if not request.id.startswith(GENERATION_ID):
+            return
+        # Written without an id: give it the one it is known by now, so that an edit of the
+        # spec (which moves the generation) does not make it look like a new request.
+        self.apps.patch(self.name, {"metadata": {"resourceVersion": self._version},
+                                    "operation": {"id": request.id}}, fence=self.fence)
+        self._request_id = request.id
 
     def clear_request(self, operation_id: str) -> None:
         if self._request_id != operation_id:
@@ -233,6 +264,9 @@ class MemoryState:
 
     def save(self, state: OperationState, history: dict[str, Any] | None = None) -> None:
         self.status = _with_state(self.status, state, history, self.app.revision_history_limit)
+
+    def claim_request(self, request: Operation) -> None:
+        return None
 
     def clear_request(self, operation_id: str) -> None:
         return None

@@ -102,6 +102,7 @@ class SyncStepper:
                 if state is not None:
                     store.clear_request(state.operation.id)  # finished, never cleared
                 return StepOutcome(app.name, state, None, "no operation to run")
+            store.claim_request(request)
             state = self.begin(app, request)
         now = self.clock()
         if state.phase == st.TERMINATING:
@@ -170,18 +171,20 @@ class SyncStepper:
                 if decision.degraded:
                     continue  # SyncFail hooks, then the failure
                 return self._finish(app, state, store, st.FAILED_PHASE, decision.message,
-                                    comparison=cmp, applied=applied)
+                                    comparison=cmp, applied=applied, saved=executor.flush)
             if decision.next is Next.SUCCEED:
                 return self._finish(app, state, store, st.SUCCEEDED, self._summary(state),
-                                    comparison=cmp, applied=applied)
+                                    comparison=cmp, applied=applied, saved=executor.flush)
             if decision.next is Next.WAIT:
                 state.message = decision.message
                 store.save(state)
+                executor.flush()
                 return StepOutcome(app.name, state, self.settings.sync_poll_interval,
                                    decision.message, cmp, applied)
             delay = self._wave_delay(state, decision)
             if delay:
                 store.save(state)
+                executor.flush()
                 return StepOutcome(app.name, state, delay, state.message, cmp, applied)
             for task in decision.tasks:
                 result = executor.run(task, token)
@@ -194,6 +197,10 @@ class SyncStepper:
                 f"applied {decision.wave[0]} wave {decision.wave[1]}" if decision.wave
                 else "applied")
             store.save(state)
+            executor.flush()
+            if state.phase == st.TERMINATING:
+                # A terminate request landed during this step (seen by the save): stop here.
+                return self._terminate(app, state, status, store, fence)
             if time.monotonic() - started > self.settings.step_budget:
                 return StepOutcome(app.name, state, 0.0, "step budget used; continuing",
                                    cmp, applied)
@@ -318,7 +325,8 @@ class SyncStepper:
 
     def _finish(self, app: Application, state: OperationState, store: StateStore, phase: str,
                 message: str, *, retry: bool = True, comparison: Comparison | None = None,
-                applied: list[ResourceResult] | None = None) -> StepOutcome:
+                applied: list[ResourceResult] | None = None,
+                saved: Callable[[], None] = _no_fence) -> StepOutcome:
         retry_policy = app.sync_policy.retry
         if (phase == st.FAILED_PHASE and retry and retry_policy is not None
                 and not state.operation.sync.dry_run
@@ -330,6 +338,7 @@ class SyncStepper:
             restarted = state.restart(f"retrying (attempt {attempt + 1}) in {delay:g}s: "
                                       f"{message}", self.clock() + delay)
             store.save(restarted)
+            saved()
             _log.info("sync failed, retrying", app=app.name, attempt=attempt, delay=delay,
                       message=message)
             return StepOutcome(app.name, restarted, delay, restarted.message, comparison,
@@ -347,6 +356,7 @@ class SyncStepper:
                  app.source.target_revision},
                 state.started_at, state.finished_at, state.operation.initiated_by)
         store.save(state, history)
+        saved()
         store.clear_request(state.operation.id)
         _, request = store.load()
         _log.info("sync finished", app=app.name, revision=state.revision, phase=phase,

@@ -265,9 +265,6 @@ def test_a_crash_right_after_each_hook_create_creates_it_once(env: Env) -> None:
     assert hooks == {"pre": op.HOOK_SUCCEEDED, "post": op.HOOK_SUCCEEDED}
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a crash after a HookSucceeded hook was deleted but "
-                                       "before its success was saved fails the operation with "
-                                       "'hook object disappeared before completing'")
 def test_a_crash_after_deleting_a_succeeded_hook_converges(env: Env) -> None:
     env.commit({"app/pre.yaml": job("migrate", "PreSync", policy="HookSucceeded"),
                 "app/cm.yaml": configmap("after")})
@@ -277,16 +274,18 @@ def test_a_crash_after_deleting_a_succeeded_hook_converges(env: Env) -> None:
     assert out.state is not None and out.state.results[0].running
     env.wait(lambda: any(c.get("type") == "Complete" for c in (
         (env.live(JOBS, "migrate") or {}).get("status", {}).get("conditions") or [])))
-    # The next step sees the Job complete, deletes it (write #1) and dies before its next
-    # write (applying the ConfigMap, or saving the hook's success).
+    # The next step sees the Job complete, applies the ConfigMap (write #1) and dies before
+    # saving the hook's success (write #2). The HookSucceeded deletion waits for that save, so
+    # the Job is still there for the rerun to see completed.
     fence, _ = crashing_fence("hookdel", 2)
     with pytest.raises(Crash):
         step(env, app, fence)
-    assert env.live(JOBS, "migrate") is None
+    assert env.live(JOBS, "migrate") is not None
     final = drive(env, app, operation.id)[-1].state
     assert final is not None
     assert final.phase == st.SUCCEEDED, final.message
     assert env.live(CM, "after") is not None
+    assert env.live(JOBS, "migrate") is None  # deleted once its success was saved
 
 
 # ------------------------------------------------------------------------------ terminate
@@ -320,10 +319,6 @@ def test_terminate_while_a_pre_sync_hook_runs(env: Env) -> None:
     assert step(env, app).message == "no operation to run"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a terminate that lands during a step is seen by "
-                                       "ClusterState.save (phase flipped to Terminating), but "
-                                       "the step goes on applying the next waves and ends the "
-                                       "operation Succeeded")
 def test_terminate_during_a_step_stops_before_the_next_wave(env: Env) -> None:
     env.commit({"app/deploy.yaml": deployment("web", replicas=1),
                 "app/a.yaml": configmap("first", annotations={keys.SYNC_WAVE: "1"}),
@@ -465,9 +460,6 @@ def test_a_request_arriving_while_one_runs_starts_right_after_it(env: Env) -> No
     assert [h["revision"] for h in history] == [first_rev, second_rev]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: operations written without an id (Argo CD's form, "
-                                       "kubectl patch) all get the id 'req-unknown': the second "
-                                       "one is taken for the finished first one and dropped")
 def test_requests_written_in_argo_cd_form_each_run(env: Env) -> None:
     env.commit({"app/cm.yaml": configmap("cfg", {"v": "1"})})
     app = env.app("argo", "app")
@@ -529,9 +521,6 @@ def test_wave_delay_between_waves(env: Env) -> None:
     assert (("first",), 30.0) in pauses
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: decide() marks the first group as starting a group, "
-                                       "so the step waits GITOPS_TASKS_SYNC_WAVE_DELAY before "
-                                       "applying anything")
 def test_no_wave_delay_before_the_first_wave(env: Env) -> None:
     env.commit({"app/a.yaml": configmap("first")})
     app = env.app("nodelay", "app")

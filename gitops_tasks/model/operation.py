@@ -34,6 +34,10 @@ HOOK_FAILED = "Failed"
 HOOK_TERMINATED = "Terminated"
 
 
+# The id given to an operation written without one: this prefix and the generation.
+GENERATION_ID = "gen-"
+
+
 def new_id() -> str:
     return uuid.uuid4().hex[:12]
 
@@ -102,10 +106,12 @@ class Operation:
                                                     ("namespace", r.namespace),
                                                     ("name", r.name)) if v or k == "group"}
                                  for r in self.sync.resources]
-        out: dict[str, Any] = {"id": self.id, "sync": sync,
-                               "initiatedBy": {"username": self.initiated_by or "unknown",
-                                               **({"automated": True} if self.automated
-                                                  else {})}}
+        initiated: dict[str, Any] = {}
+        if self.initiated_by:
+            initiated["username"] = self.initiated_by
+        if self.automated:
+            initiated["automated"] = True
+        out: dict[str, Any] = {"id": self.id, "sync": sync, "initiatedBy": initiated}
         if self.requested_at:
             out["requestedAt"] = self.requested_at
         if self.attempt != 1:
@@ -113,10 +119,11 @@ class Operation:
         return out
 
     @classmethod
-    def from_dict(cls, raw: Any) -> Operation | None:
+    def from_dict(cls, raw: Any, *, generation: int | None = None) -> Operation | None:
         """The operation from its stored form (ours or Argo CD's); None when there is none or
-        it is not an object. Unknown fields are ignored; a missing id is derived from the
-        request time so that an Argo CD-written operation still has a stable identity."""
+        it is not an object. Unknown fields are ignored. One written without an id (Argo CD's
+        form, a `kubectl patch`) is named after the Application's `generation`, which every
+        write of `operation` moves: stable while it is there, new for the next request."""
         if not isinstance(raw, dict) or not isinstance(raw.get("sync"), dict):
             return None
         sync = raw["sync"]
@@ -134,8 +141,10 @@ class Operation:
         initiated = _mapping(raw.get("initiatedBy"))
         prune = sync.get("prune")
         attempt = raw.get("attempt", 1)
+        ident = raw.get("id") or (f"{GENERATION_ID}{generation}" if generation is not None
+                                  else f"req-{raw.get('requestedAt') or 'unknown'}")
         return cls(
-            id=str(raw.get("id") or f"req-{raw.get('requestedAt') or 'unknown'}"),
+            id=str(ident),
             sync=SyncRequest(
                 revision=str(sync.get("revision") or ""),
                 prune=bool(prune) if prune is not None else None,

@@ -83,6 +83,10 @@ class Executor:
         # Objects as the server returned them from this step's writes: their health decides
         # whether the next wave may start without another round trip.
         self.returned: dict[tuple[Any, str], dict[str, Any]] = {}
+        # Completed hooks whose delete policy applies: deleted by `flush()`, once the caller
+        # saved their result (deleted first, a crash before the save would leave a rerun
+        # with neither the Job nor the knowledge that it succeeded).
+        self._deferred: list[SyncTask] = []
 
     # ---------------------------------------------------------------- starting tasks
 
@@ -269,6 +273,12 @@ class Executor:
 
     def _delete_hook(self, task: SyncTask, policy: DeletePolicy) -> None:
         if policy in task.delete_policies:
+            self._deferred.append(task)
+
+    def flush(self) -> None:
+        """Delete the completed hooks whose policy says so; call after saving the results."""
+        while self._deferred:
+            task = self._deferred.pop(0)
             self.fence()
             self.cluster.delete(_api_version(task), task.key.kind, task.key.name,
                                 task.key.namespace, propagation="Background")

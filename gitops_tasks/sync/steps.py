@@ -45,7 +45,8 @@ class Decision:
     tasks: tuple[SyncTask, ...] = ()
     message: str = ""
     wave: tuple[str, int] | None = None
-    # The group starts with these tasks (none of its tasks ran yet): a wave delay applies.
+    # A group after others starts with these tasks (none of its tasks ran yet): the wave
+    # delay applies.
     starts_group: bool = False
     # Resources of earlier waves that became Degraded: the caller records them as failed.
     degraded: tuple[tuple[ResourceKey, str, str], ...] = ()  # (key, phase, health message)
@@ -76,8 +77,9 @@ def decide(plan: Plan, results: Results, healths: Mapping[ResourceKey, Health | 
         if not pending:
             continue
         slot = (phase.value, wave)
-        starts = len(pending) == len(tasks)
-        if starts and not dry_run and index > 0:
+        # A group after others starts now: the health gate and the wave delay apply.
+        starts = len(pending) == len(tasks) and index > 0
+        if starts and not dry_run:
             degraded, waiting = _health_gate(groups[:index], healths)
             if degraded:
                 return Decision(Next.FAIL, wave=slot, degraded=tuple(degraded),

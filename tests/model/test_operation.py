@@ -97,9 +97,6 @@ def test_operation_dict_form_is_stable() -> None:
     assert again.id == first.id
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: Operation.to_dict writes initiatedBy.username "
-                                       "'unknown' for an empty initiator, so from_dict gives "
-                                       "initiated_by='unknown' (lossy round trip)")
 def test_operation_without_initiator_round_trips() -> None:
     operation = Operation("id2", SyncRequest(revision="r"))
     back = Operation.from_dict(operation.to_dict())

@@ -9,8 +9,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import pytest
-
 from gitops_tasks.health import Health, HealthStatus
 from gitops_tasks.model import keys
 from gitops_tasks.model import operation as op
@@ -216,8 +214,6 @@ def test_starts_group_for_a_later_group_only_when_none_of_it_ran() -> None:
     assert d.next is Next.RUN and names(d) == ["ConfigMap/c"] and d.starts_group is False
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: decide() sets starts_group for the first group, so "
-                                       "the wave delay is also applied before the first wave")
 def test_first_group_does_not_start_a_group() -> None:
     p = plan([configmap("a", 0), configmap("b", 1)])
     d = run(p)
@@ -255,7 +251,7 @@ def test_cr_waits_for_its_crd_in_the_same_wave() -> None:
     d = run(p)
     assert d.next is Next.RUN
     assert names(d) == ["CustomResourceDefinition/widgets.example.com", "ConfigMap/cfg"]
-    assert d.starts_group is True
+    assert d.starts_group is False  # the first group: no wave delay before it
     # The CRD was applied but is not established yet: the operation waits.
     results = done(d.tasks)
     results[(crd_key, "Sync")].hook_phase = op.HOOK_RUNNING
