@@ -109,18 +109,17 @@ class AppStore:
                                   patch_type=patch_type)
 
     def remove_if(self, name: str, path: str, value: Any, *, remove: str = "",
-                  fence: Fence = _no_fence) -> bool:
+                  fence: Fence = _no_fence) -> dict[str, Any] | None:
         """Remove `remove` (default: `path` itself) only while `path` still holds `value` (a
         JSON patch `test`): e.g. clear `/operation` only if `/operation/id` is the finished
-        operation's, so a newer request is never lost. False when the test failed or the
-        Application is gone."""
+        operation's, so a newer request is never lost. Returns the patched object, or None
+        when the test failed or the Application is gone."""
         ops = [{"op": "test", "path": path, "value": value},
                {"op": "remove", "path": remove or path}]
         try:
-            self.patch(name, ops, fence=fence, patch_type="json")
+            return self.patch(name, ops, fence=fence, patch_type="json")
         except (ApiPermanent, ApiConflict):
-            return False
-        return True
+            return None
 
 
 def _replacing_merge_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:

@@ -9,7 +9,8 @@ or the live object changed (the dry-run cache).
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .cluster import ApiPermanent, Cluster, Destinations, UnknownKind
@@ -19,6 +20,7 @@ from .health import Health, HealthStatus, app_health, resource_health
 from .manifests import ManifestSource
 from .model import Application, keys
 from .model import status as st
+from .model.operation import OperationState
 from .model.resources import ResourceKey
 from .render.tracking import owner_of, stamp
 from .sync import app_options, hook_types, object_options
@@ -244,6 +246,15 @@ class Comparer:
                 cmp.diffs[key] = compare(key, None, live, rules, tracked=True)
                 cmp.healths[key] = resource_health(live)
 
+    def remember_applied(self, cluster: Cluster, target: dict[str, Any],
+                         stored: dict[str, Any]) -> None:
+        """After a real server-side apply of `target`, the object the server returned is also
+        what a dry-run of `target` against it would predict (applying the same manifest again
+        changes nothing): cached, so the refresh after a sync needs no dry-run."""
+        rv = str((stored.get("metadata") or {}).get("resourceVersion", ""))
+        if rv:
+            self.dry_run_cache.put(cluster.name, manifest_hash(target), rv, stored)
+
     def _predict(self, cmp: Comparison, target: dict[str, Any], live: dict[str, Any],
                  hard: bool = False) -> dict[str, Any]:
         """What the server would hold after our apply: a dry-run apply, cached by (manifest,
@@ -259,3 +270,63 @@ class Comparer:
         cmp.dry_runs += 1
         self.dry_run_cache.put(cmp.cluster.name, digest, rv, predicted)
         return predicted
+
+
+def status_document(cmp: Comparison, previous: dict[str, Any] | None,
+                    extra_conditions: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
+    """The refresh's part of the status from `cmp` (sync, health, resources, conditions), with
+    the operation's part (operationState, history, and the conditions the last operation
+    raised) kept from `previous`. Written by the refresh, and by the last step of a sync."""
+    previous = previous or {}
+    old_conditions = previous.get("conditions") or []
+    health = cmp.health
+    state = OperationState.from_dict(previous.get("operationState"))
+    op_conditions: list[tuple[str, str]] = []
+    if state is not None:
+        op_conditions = list(state.conditions)
+        if state.phase in (st.FAILED_PHASE, st.ERROR_PHASE):
+            op_conditions.append((st.SYNC_ERROR, state.message))
+    status: dict[str, Any] = {
+        "sync": {
+            "status": cmp.sync_status,
+            "revision": cmp.revision,
+            "comparedTo": {
+                "source": {"repoURL": cmp.app.source.repo_url, "path": cmp.app.source.path,
+                           "targetRevision": cmp.app.source.target_revision},
+                "destination": {k: v for k, v in (
+                    ("server", cmp.app.destination.server),
+                    ("name", cmp.app.destination.name),
+                    ("namespace", cmp.app.destination.namespace)) if v},
+            },
+        },
+        "health": {"status": health.status.value, **({"message": health.message}
+                                                    if health.message else {})},
+        "resources": cmp.resource_entries(),
+        "conditions": [st.condition(t, m, old_conditions) for t, m in
+                       dict.fromkeys([*cmp.conditions, *op_conditions, *extra_conditions])],
+        "reconciledAt": st.now(),
+    }
+    for keep in ("operationState", "history"):
+        if keep in previous:
+            status[keep] = previous[keep]
+    return status
+
+
+def after_sync(cmp: Comparison, applied: Mapping[ResourceKey, dict[str, Any]],
+               pruned: Iterable[ResourceKey]) -> Comparison:
+    """The comparison as it stands once a sync applied `applied` (key -> the object the server
+    returned) and deleted `pruned`: what a refresh right after the sync would find, without
+    reading the objects again (an object the server just returned from our apply is, by
+    definition, what Git says). Objects not touched keep what `cmp` read of them."""
+    after = replace(cmp, live=dict(cmp.live), diffs=dict(cmp.diffs), healths=dict(cmp.healths))
+    targets = {ResourceKey.of(t) for t in cmp.targets}
+    for key, obj in applied.items():
+        if key not in targets:
+            continue  # hooks, and the CreateNamespace namespace, are not part of the app
+        after.live[key] = obj
+        after.diffs[key] = compare(key, obj, obj, cmp.app.ignore_differences)
+        after.healths[key] = resource_health(obj)
+    for key in pruned:
+        for table in (after.live, after.diffs, after.healths):
+            table.pop(key, None)
+    return after

@@ -7,6 +7,7 @@ Called by the CLI (`gitops-tasks render`) and by the refresh/sync tasks.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,7 @@ from .settings import RenderSettings
 from .source import GitMirrors, normalize_repo_url, redact, resolve_app_path
 
 _log = get_logger(component="manifests")
+_FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,10 @@ class ManifestSource:
         already resolved it (a sweep resolves each repo once for all its apps); `fresh` (a hard
         refresh) renders again even when the cache has the result, and stores the new one."""
         started = time.perf_counter()
+        if sha is None and revision and _FULL_SHA.match(revision.strip().lower()):
+            # A pinned commit (an operation's revision): nothing to resolve. A commit that is
+            # not in the mirror is fetched (or refused) by the export, on a cache miss.
+            sha = revision.strip().lower()
         sha = sha or self.resolve(app, revision)
         source = app.source
         namespace = app.destination.namespace

@@ -39,6 +39,8 @@ from .retries import exponential
 from .settings import ReconcileSettings
 
 Fence = Callable[[], None]
+# The refresh's part of a status, rebuilt from the status as it is when written.
+Refresh = Callable[[dict[str, Any]], dict[str, Any]]
 
 _log = get_logger(component="operations")
 
@@ -86,12 +88,14 @@ def current_state(obj: dict[str, Any]) -> OperationState | None:
 # ------------------------------------------------------------------------------ requests
 
 def request_sync(apps: AppStore, name: str, request: SyncRequest, *, initiated_by: str,
-                 automated: bool = False, attempt: int = 1,
-                 fence: Fence = _no_fence) -> Operation:
+                 automated: bool = False, attempt: int = 1, fence: Fence = _no_fence,
+                 obj: dict[str, Any] | None = None) -> Operation:
     """Write a sync request on the Application; returns the operation that will serve it
-    (a pending one it was merged into keeps its id). Raises AppNotFound, OperationInProgress."""
+    (a pending one it was merged into keeps its id). `obj`: the Application as just read, to
+    save a GET. Raises AppNotFound, OperationInProgress."""
+    given = obj
     for _ in range(10):
-        obj = apps.get(name)
+        obj, given = (given if given is not None else apps.get(name)), None
         if obj is None:
             raise AppNotFound(f"Application {name} is not in namespace {apps.namespace}",
                               app=name)
@@ -170,8 +174,10 @@ class StateStore(Protocol):
         """(the current status, the requested operation not yet started)."""
         ...
 
-    def save(self, state: OperationState, history: dict[str, Any] | None = None) -> None:
-        """Write `state` as status.operationState (and append a history entry)."""
+    def save(self, state: OperationState, history: dict[str, Any] | None = None,
+             refresh: Refresh | None = None) -> None:
+        """Write `state` as status.operationState (and append a history entry); `refresh`
+        also rewrites the refresh's part of the status (a sync's last step knows it)."""
         ...
 
     def claim_request(self, request: Operation) -> None:
@@ -182,22 +188,29 @@ class StateStore(Protocol):
         """Forget the request once its operation has finished (only if it is still that one)."""
         ...
 
+    def pending(self) -> bool:
+        """Whether another request waits (as of the last load or write)."""
+        ...
+
 
 def _with_state(status: dict[str, Any], state: OperationState, history: dict[str, Any] | None,
-                limit: int) -> dict[str, Any]:
+                limit: int, refresh: Refresh | None = None) -> dict[str, Any]:
     status["operationState"] = state.to_dict()
     if history is not None:
         entries = list(status.get("history") or [])
         entry = dict(history, id=st.next_history_id(entries))
         status["history"] = st.append_history(entries, entry, limit)
-    return status
+    # Last: the refresh's part derives conditions from the operation state just set.
+    return refresh(status) if refresh is not None else status
 
 
 class ClusterState:
-    """The operation state of an Application in the control namespace."""
+    """The operation state of an Application in the control namespace. It keeps the object as
+    last read or written, so a step reads the Application once and each write builds on the
+    previous one's answer (a conflict reads it again)."""
 
-    def __init__(self, apps: AppStore, app: Application | str, fence: Fence = _no_fence
-                 ) -> None:
+    def __init__(self, apps: AppStore, app: Application | str, fence: Fence = _no_fence, *,
+                 obj: dict[str, Any] | None = None) -> None:
         self.apps = apps
         # The name (an Application whose spec does not parse has only that) and the history
         # limit are all this needs of the app.
@@ -205,20 +218,28 @@ class ClusterState:
         self.history_limit = (DEFAULT_HISTORY_LIMIT if isinstance(app, str)
                               else app.revision_history_limit)
         self.fence = fence
-        self._request_id = ""  # the id of `operation` when last loaded
-        self._version = ""  # the Application's resourceVersion when last loaded
+        self._obj = obj  # the Application as last read or written; None: read it
+        # Whether `_obj` may serve the next load: true for the object a caller just read,
+        # false for what an earlier step wrote (others may have written since).
+        self._fresh = obj is not None
+
+    def _current(self) -> dict[str, Any]:
+        if self._obj is None:
+            self._obj = self.apps.get(self.name)
+            if self._obj is None:
+                raise AppNotFound(f"Application {self.name} is not in namespace "
+                                  f"{self.apps.namespace} (deleted?)", app=self.name)
+        return self._obj
 
     def load(self) -> tuple[dict[str, Any], Operation | None]:
-        obj = self.apps.get(self.name)
-        if obj is None:
-            raise AppNotFound(f"Application {self.name} is not in namespace "
-                              f"{self.apps.namespace} (deleted?)", app=self.name)
-        request = requested(obj)
-        self._request_id = request.id if request else ""
-        self._version = str(obj["metadata"].get("resourceVersion") or "")
+        if not self._fresh:
+            self._obj = None
+        self._fresh = False
+        obj = self._current()
         return dict(obj.get("status") or {}), pending_request(obj)
 
-    def save(self, state: OperationState, history: dict[str, Any] | None = None) -> None:
+    def save(self, state: OperationState, history: dict[str, Any] | None = None,
+             refresh: Refresh | None = None) -> None:
         limit = self.history_limit
 
         def change(status: dict[str, Any], obj: dict[str, Any]) -> dict[str, Any] | None:
@@ -231,25 +252,31 @@ class ClusterState:
             if theirs is not None and theirs.phase == st.TERMINATING and \
                     theirs.operation.id == state.operation.id and state.phase == st.RUNNING:
                 state.phase = st.TERMINATING  # a terminate request landed during this step
-            return _with_state(status, state, history, limit)
+            return _with_state(status, state, history, limit, refresh)
 
-        self.apps.update_status(self.name, change, fence=self.fence)
+        self._obj = self.apps.update_status(self.name, change, fence=self.fence,
+                                            current=self._obj)
 
     def claim_request(self, request: Operation) -> None:
         if not request.id.startswith(GENERATION_ID):
             return
         # Written without an id: give it the one it is known by now, so that an edit of the
         # spec (which moves the generation) does not make it look like a new request.
-        self.apps.patch(self.name, {"metadata": {"resourceVersion": self._version},
-                                    "operation": {"id": request.id}}, fence=self.fence)
-        self._request_id = request.id
+        obj = self._current()
+        self._obj = self.apps.patch(self.name, {
+            "metadata": {"resourceVersion": obj["metadata"]["resourceVersion"]},
+            "operation": {"id": request.id}}, fence=self.fence)
 
     def clear_request(self, operation_id: str) -> None:
-        if self._request_id != operation_id:
+        request = requested(self._current())
+        if request is None or request.id != operation_id:
             return  # no request, or a newer one: keep it
-        self.apps.remove_if(self.name, "/operation/id", operation_id, remove="/operation",
-                            fence=self.fence)
-        self._request_id = ""
+        cleared = self.apps.remove_if(self.name, "/operation/id", operation_id,
+                                      remove="/operation", fence=self.fence)
+        self._obj = cleared  # None (a newer request came): read again when asked
+
+    def pending(self) -> bool:
+        return pending_request(self._current()) is not None
 
 
 class MemoryState:
@@ -262,14 +289,19 @@ class MemoryState:
     def load(self) -> tuple[dict[str, Any], Operation | None]:
         return copy.deepcopy(self.status), None
 
-    def save(self, state: OperationState, history: dict[str, Any] | None = None) -> None:
-        self.status = _with_state(self.status, state, history, self.app.revision_history_limit)
+    def save(self, state: OperationState, history: dict[str, Any] | None = None,
+             refresh: Refresh | None = None) -> None:
+        self.status = _with_state(self.status, state, history, self.app.revision_history_limit,
+                                  refresh)
 
     def claim_request(self, request: Operation) -> None:
         return None
 
     def clear_request(self, operation_id: str) -> None:
         return None
+
+    def pending(self) -> bool:
+        return False
 
 
 # ------------------------------------------------------------------------------ automated sync

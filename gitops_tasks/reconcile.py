@@ -17,7 +17,7 @@ from typing import Any
 
 from .appstore import AppStore
 from .cluster import Destinations
-from .comparison import Comparer, Comparison
+from .comparison import Comparer, Comparison, status_document
 from .dependencies import dependencies_ready
 from .diff import DryRunCache
 from .errors import GitOpsError, PermanentError, TransientError
@@ -25,7 +25,7 @@ from .log import get_logger
 from .manifests import ManifestSource
 from .model import Application
 from .model import status as st
-from .model.operation import Operation, OperationState, ResourceResult, SyncRequest
+from .model.operation import Operation, ResourceResult, SyncRequest
 from .model.resources import ResourceKey
 from .operations import (
     AutoSync,
@@ -110,41 +110,7 @@ class Reconciler:
 
     def status_document(self, cmp: Comparison, previous: dict[str, Any] | None,
                         extra_conditions: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
-        """The refresh's status: its own fields from `cmp`, the operation's fields (and the
-        conditions the last operation raised) kept from `previous`."""
-        previous = previous or {}
-        old_conditions = previous.get("conditions") or []
-        health = cmp.health
-        state = OperationState.from_dict(previous.get("operationState"))
-        op_conditions: list[tuple[str, str]] = []
-        if state is not None:
-            op_conditions = list(state.conditions)
-            if state.phase in (st.FAILED_PHASE, st.ERROR_PHASE):
-                op_conditions.append((st.SYNC_ERROR, state.message))
-        status: dict[str, Any] = {
-            "sync": {
-                "status": cmp.sync_status,
-                "revision": cmp.revision,
-                "comparedTo": {
-                    "source": {"repoURL": cmp.app.source.repo_url, "path": cmp.app.source.path,
-                               "targetRevision": cmp.app.source.target_revision},
-                    "destination": {k: v for k, v in (
-                        ("server", cmp.app.destination.server),
-                        ("name", cmp.app.destination.name),
-                        ("namespace", cmp.app.destination.namespace)) if v},
-                },
-            },
-            "health": {"status": health.status.value, **({"message": health.message}
-                                                        if health.message else {})},
-            "resources": cmp.resource_entries(),
-            "conditions": [st.condition(t, m, old_conditions) for t, m in
-                           dict.fromkeys([*cmp.conditions, *op_conditions, *extra_conditions])],
-            "reconciledAt": st.now(),
-        }
-        for keep in ("operationState", "history"):
-            if keep in previous:
-                status[keep] = previous[keep]
-        return status
+        return status_document(cmp, previous, extra_conditions)
 
     def load_status(self, app: Application) -> tuple[dict[str, Any] | None, bool]:
         """(previous status, whether the Application exists in the control namespace)."""
@@ -272,8 +238,8 @@ class Reconciler:
             return SyncOutcome(app.name, "", st.ERROR_PHASE, step.message)
         outcome = SyncOutcome(app.name, state.revision, state.phase, state.message,
                               list(state.results), step.comparison, list(state.conditions))
-        if obj is not None and not dry_run:
-            # The post-sync status: what the cluster now holds, at the synced revision.
+        if obj is not None and not dry_run and not outcome.succeeded:
+            # What the cluster holds after a failed sync (a successful one recorded it).
             try:
                 cmp, _ = self.refresh(app, revision=state.revision)
                 outcome.comparison = cmp

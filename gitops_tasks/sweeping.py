@@ -27,6 +27,7 @@ from typing import Any
 import redis
 
 from .cluster import Cluster, Destinations
+from .comparison import Comparison
 from .errors import GitOpsError, InvalidApplication, TransientError
 from .log import get_logger
 from .model import Application, keys, parse_application
@@ -102,6 +103,15 @@ def labelled_versions(app_name: str, keys_wanted: Iterable[ResourceKey],
         if obj is not None and (meta.get("labels") or {}).get(keys.APP_LABEL) == label:
             out[key] = str(meta.get("resourceVersion") or "")
     return out
+
+
+def compared_fingerprint(cmp: Comparison, obj: Mapping[str, Any]) -> str:
+    """The fingerprint of what `cmp` compared, for the Application `obj` (its raw spec): the
+    one the sweep computes from metadata lists when nothing moved since."""
+    entries = {ResourceKey(e.get("group", ""), e["kind"], e.get("namespace", ""), e["name"])
+               for e in cmp.resource_entries()}
+    versions = labelled_versions(cmp.app.name, entries, cmp.live)
+    return fingerprint(cmp.revision, spec_digest(obj), live_digest(versions))
 
 
 class SeenStore:

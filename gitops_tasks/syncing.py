@@ -18,13 +18,13 @@ idempotent and hooks are found again by their per-attempt annotation.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from .appstore import AppStore
 from .cluster import Cluster
-from .comparison import Comparer, Comparison
+from .comparison import Comparer, Comparison, after_sync, status_document
 from .dependencies import dependencies_ready
 from .diff import ResourceStatus
 from .errors import GitOpsError, PermanentError, TransientError
@@ -41,7 +41,7 @@ from .retries import exponential, jittered
 from .settings import TaskSettings
 from .sync import PlanInput, app_options, build_plan
 from .sync.engine import Executor
-from .sync.plan import Plan
+from .sync.plan import Action, Plan
 from .sync.steps import Decision, Next, decide
 
 Fence = Callable[[], None]
@@ -161,6 +161,7 @@ class SyncStepper:
                 executor.check(tasks.get(result.ident), result, token)
         healths = dict(cmp.healths)
         applied: list[ResourceResult] = []
+        unsaved = False  # results applied in this step and not saved yet
         while True:
             decision = decide(plan, {r.ident: r for r in state.results}, healths,
                               dry_run=sync.dry_run)
@@ -174,13 +175,24 @@ class SyncStepper:
                                     comparison=cmp, applied=applied, saved=executor.flush)
             if decision.next is Next.SUCCEED:
                 return self._finish(app, state, store, st.SUCCEEDED, self._summary(state),
-                                    comparison=cmp, applied=applied, saved=executor.flush)
+                                    comparison=cmp, applied=applied, saved=executor.flush,
+                                    returned=executor.returned)
             if decision.next is Next.WAIT:
                 state.message = decision.message
                 store.save(state)
                 executor.flush()
                 return StepOutcome(app.name, state, self.settings.sync_poll_interval,
                                    decision.message, cmp, applied)
+            if decision.starts_group and unsaved:
+                # A wave after one this step applied: save the progress first. The save
+                # also shows a terminate requested meanwhile: the operation stops between
+                # waves. (Within a wave nothing is saved until it is applied: applying again
+                # after a crash is harmless.)
+                store.save(state)
+                executor.flush()
+                unsaved = False
+                if state.phase == st.TERMINATING:
+                    return self._terminate(app, state, status, store, fence)
             delay = self._wave_delay(state, decision)
             if delay:
                 store.save(state)
@@ -193,15 +205,16 @@ class SyncStepper:
                 returned = executor.returned.get(result.ident)
                 if returned is not None:
                     healths[task.key] = resource_health(returned)
+                    if task.action is Action.APPLY and task.target is not None and \
+                            not task.options.replace:
+                        self.comparer.remember_applied(cmp.cluster, task.target, returned)
+            unsaved = True
             state.message = decision.message or (
                 f"applied {decision.wave[0]} wave {decision.wave[1]}" if decision.wave
                 else "applied")
-            store.save(state)
-            executor.flush()
-            if state.phase == st.TERMINATING:
-                # A terminate request landed during this step (seen by the save): stop here.
-                return self._terminate(app, state, status, store, fence)
             if time.monotonic() - started > self.settings.step_budget:
+                store.save(state)
+                executor.flush()
                 return StepOutcome(app.name, state, 0.0, "step budget used; continuing",
                                    cmp, applied)
 
@@ -326,7 +339,9 @@ class SyncStepper:
     def _finish(self, app: Application, state: OperationState, store: StateStore, phase: str,
                 message: str, *, retry: bool = True, comparison: Comparison | None = None,
                 applied: list[ResourceResult] | None = None,
-                saved: Callable[[], None] = _no_fence) -> StepOutcome:
+                saved: Callable[[], None] = _no_fence,
+                returned: Mapping[tuple[ResourceKey, str], dict[str, Any]] | None = None,
+                ) -> StepOutcome:
         retry_policy = app.sync_policy.retry
         if (phase == st.FAILED_PHASE and retry and retry_policy is not None
                 and not state.operation.sync.dry_run
@@ -348,6 +363,7 @@ class SyncStepper:
         state.finished_at = st.now()
         state.not_before = 0.0
         history = None
+        refresh = None
         if phase == st.SUCCEEDED and not state.operation.sync.dry_run:
             history = st.history_entry(
                 0, state.revision,
@@ -355,16 +371,27 @@ class SyncStepper:
                  "targetRevision": state.operation.sync.revision or
                  app.source.target_revision},
                 state.started_at, state.finished_at, state.operation.initiated_by)
-        store.save(state, history)
+            if comparison is not None:
+                # What a refresh would record now, from what this step read and applied:
+                # written with the operation's end, so no refresh has to follow the sync.
+                comparison = after_sync(
+                    comparison, {k: obj for (k, _), obj in (returned or {}).items()},
+                    [r.key for r in state.results if r.result == st.PRUNED])
+                done = comparison
+
+                def refresh(status: dict[str, Any]) -> dict[str, Any]:
+                    return status_document(done, status)
+
+        store.save(state, history, refresh)
         saved()
         store.clear_request(state.operation.id)
-        _, request = store.load()
+        pending = store.pending()
         _log.info("sync finished", app=app.name, revision=state.revision, phase=phase,
                   dry_run=state.operation.sync.dry_run, steps=state.steps,
                   retries=state.retry_count, message=message,
                   changed=sum(1 for r in state.results if r.result in (st.APPLIED, st.PRUNED)),
                   failed=sum(1 for r in state.results if r.failed))
-        return StepOutcome(app.name, state, 0.0 if request is not None else None, message,
+        return StepOutcome(app.name, state, 0.0 if pending else None, message,
                            comparison, applied or [])
 
     def _terminate(self, app: Application, state: OperationState, status: dict[str, Any],

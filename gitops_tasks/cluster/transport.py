@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,8 @@ from . import errors
 from .throttling import Limiter, TokenBucket
 
 USER_AGENT = "gitops-tasks"
+# Seconds credential headers are reused before the client's refresh hook runs again.
+AUTH_REFRESH_SECONDS = 10.0
 JSON = "application/json"
 # The metadata-only representation of a list (and of watch events): `PartialObjectMetadata`.
 METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
@@ -62,6 +65,25 @@ class Transport:
         self._timeout = urllib3.Timeout(total=timeout)
         self._count_lock = threading.Lock()
         self.requests = 0
+        self._auth: dict[str, str] = {}
+        self._auth_read_at = float("-inf")
+
+    def _auth_headers(self) -> dict[str, str]:
+        """The credential headers, read again every few seconds: kubeconfig exec/OIDC
+        credentials refresh through a hook that `auth_settings()` runs, and that hook rebuilds
+        the whole client configuration (proxy lookup from the environment included) on every
+        call, which per request cost more than the request itself."""
+        now = time.monotonic()
+        with self._count_lock:
+            if now - self._auth_read_at < AUTH_REFRESH_SECONDS:
+                return self._auth
+        found = {}
+        for setting in self.configuration.auth_settings().values():
+            if setting.get("in") == "header" and setting.get("value"):
+                found[str(setting["key"])] = str(setting["value"])
+        with self._count_lock:
+            self._auth, self._auth_read_at = found, now
+        return found
 
     def _headers(self, content_type: str | None, accept: str = JSON) -> dict[str, str]:
         headers = {str(k): str(v) for k, v in self.api_client.default_headers.items()}
@@ -69,11 +91,7 @@ class Transport:
         headers["Accept"] = accept
         if content_type:
             headers["Content-Type"] = content_type
-        # Read per request: kubeconfig exec/OIDC credentials refresh through a hook that
-        # `auth_settings()` calls when the token expires.
-        for setting in self.configuration.auth_settings().values():
-            if setting.get("in") == "header" and setting.get("value"):
-                headers[str(setting["key"])] = str(setting["value"])
+        headers.update(self._auth_headers())
         return headers
 
     def request(

@@ -14,40 +14,34 @@ import time
 from typing import Any
 
 from ..errors import GitOpsError, InvalidApplication, PermanentError, TransientError
+from ..health import HealthStatus
 from ..log import bind, get_logger
 from ..model import keys, parse_application
 from ..model import status as st
 from ..model.operation import SyncRequest
 from ..operations import current_state, pending_request, request_sync
 from ..retries import exponential, jittered
-from ..sweeping import (
-    SeenStore,
-    app_id,
-    error_fingerprint,
-    fingerprint,
-    inventory,
-    labelled_versions,
-    live_digest,
-    spec_digest,
-)
+from ..sweeping import SeenStore, app_id, compared_fingerprint, error_fingerprint, spec_digest
 from .app import REFRESH, celery_app
 from .base import running
 from .context import runtime, settings
 from .enqueue import enqueue, take_hard_refresh
-from .resolved import resolved_sha
+from .resolved import REFRESH_TTL_SECONDS, publish, resolved_sha
 
 _log = get_logger(component="tasks.refresh")
+# Refreshes that follow a Progressing app (after 1, 2, 4, ... 30 s: about 5 minutes in all).
+_PROGRESS_CHECKS = 12
 _REFRESH_ANNOTATIONS = (keys.REFRESH_ANNOTATION, keys.ARGO_REFRESH_ANNOTATION)
 
 
 @celery_app.task(name=REFRESH, bind=True)
-def refresh(self: Any, namespace: str, name: str, attempt: int = 1) -> None:
+def refresh(self: Any, namespace: str, name: str, attempt: int = 1, progress: int = 0) -> None:
     with running(self, "refresh", namespace, name) as ok:
         if ok:
-            refresh_now(namespace, name, attempt)
+            refresh_now(namespace, name, attempt, progress)
 
 
-def refresh_now(namespace: str, name: str, attempt: int = 1) -> None:
+def refresh_now(namespace: str, name: str, attempt: int = 1, progress: int = 0) -> None:
     rt = runtime()
     seen = SeenStore(rt.redis)
     ident = app_id(namespace, name)
@@ -82,9 +76,12 @@ def refresh_now(namespace: str, name: str, attempt: int = 1) -> None:
         return
     cmp = done.comparison
     bind(revision=cmp.revision)
+    if sha is None:
+        # Other refreshes of this repo in the next seconds need no ls-remote of their own.
+        publish({(app.source.repo_url, app.source.target_revision): cmp.revision},
+                ttl=REFRESH_TTL_SECONDS)
     stored = done.obj or obj
-    versions = labelled_versions(name, inventory(stored), cmp.live)
-    seen.put(ident, fingerprint(cmp.revision, spec, live_digest(versions)))
+    seen.put(ident, compared_fingerprint(cmp, stored))
     _clear_refresh_annotation(name, annotations)
     auto = done.auto
     if auto.due:
@@ -92,7 +89,7 @@ def refresh_now(namespace: str, name: str, attempt: int = 1) -> None:
         try:
             request_sync(rt.apps, name, SyncRequest(
                 revision=cmp.revision, prune=bool(policy and policy.prune)),
-                initiated_by="automated", automated=True, attempt=auto.attempt)
+                initiated_by="automated", automated=True, attempt=auto.attempt, obj=done.obj)
         except GitOpsError as exc:
             _log.warning("could not request the automated sync", error=str(exc))
             return
@@ -102,6 +99,19 @@ def refresh_now(namespace: str, name: str, attempt: int = 1) -> None:
     state = current_state(stored)
     if pending_request(stored) is not None or (state is not None and state.in_progress):
         enqueue("sync", namespace, name)  # coalesced with the one the request queued
+    elif not auto.due:
+        follow_progress(namespace, name, cmp.health.status, progress)
+
+
+def follow_progress(namespace: str, name: str, health: HealthStatus, progress: int) -> None:
+    """An app still Progressing (a rollout under way) is refreshed again soon, with a growing
+    pause, so its status turns Healthy (or Degraded) minutes before the next sweep would see
+    it. Stops after a while: a rollout stuck for good is the sweep's again."""
+    if health is not HealthStatus.PROGRESSING or progress >= _PROGRESS_CHECKS:
+        return
+    cfg = settings().tasks
+    delay = exponential(progress + 1, max(cfg.sync_poll_interval, 1.0), 2.0, 30.0)
+    enqueue("refresh", namespace, name, countdown=delay, kwargs={"progress": progress + 1})
 
 
 def _retry(namespace: str, name: str, attempt: int, exc: TransientError) -> None:

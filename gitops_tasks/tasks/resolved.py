@@ -13,7 +13,10 @@ from ..source import normalize_repo_url
 from .context import runtime
 
 RESOLVED_KEY = "gitops:resolved:{repo}:{revision}"
+# What a sweep resolved serves the refreshes it queues; what a refresh resolved serves the
+# other refreshes of that repo for a few seconds (a burst of new apps, a cold start).
 TTL_SECONDS = 60
+REFRESH_TTL_SECONDS = 10
 
 _log = get_logger(component="resolved")
 

@@ -24,11 +24,12 @@ from ..model import parse_application
 from ..model import status as st
 from ..model.operation import OperationState, SyncRequest
 from ..operations import ClusterState, OperationInProgress, pending_request, request_sync
-from ..sweeping import SeenStore, app_id
+from ..sweeping import SeenStore, app_id, compared_fingerprint
 from .app import PRUNE, SYNC, celery_app
 from .base import running
 from .context import runtime, settings
 from .enqueue import enqueue
+from .refresh import follow_progress
 
 _log = get_logger(component="tasks.sync")
 
@@ -43,17 +44,6 @@ def sync(self: Any, namespace: str, name: str) -> None:
 def sync_step(namespace: str, name: str) -> None:
     rt = runtime()
     poll = settings().tasks.sync_poll_interval
-    obj = rt.apps.get(name)
-    if obj is None:
-        return
-    if (obj.get("metadata") or {}).get("deletionTimestamp"):
-        enqueue("prune", namespace, name)
-        return
-    try:
-        app = parse_application(obj)
-    except InvalidApplication as exc:
-        _fail_invalid(obj, exc)
-        return
     lock = _lock(namespace, name)
     try:
         if not lock.acquire():
@@ -68,8 +58,20 @@ def sync_step(namespace: str, name: str) -> None:
     try:
         with lock.holding():
             bind(lock_epoch=lock.epoch)
-            outcome = rt.reconciler.stepper.step(app, ClusterState(rt.apps, app, lock.check),
-                                                 fence=lock.check)
+            # Read under the lock: what the previous holder wrote is in it.
+            obj = rt.apps.get(name)
+            if obj is None:
+                return
+            if (obj.get("metadata") or {}).get("deletionTimestamp"):
+                enqueue("prune", namespace, name)
+                return
+            try:
+                app = parse_application(obj)
+            except InvalidApplication as exc:
+                _fail_invalid(obj, exc, lock.check)
+                return
+            store = ClusterState(rt.apps, app, lock.check, obj=obj)
+            outcome = rt.reconciler.stepper.step(app, store, fence=lock.check)
     except LockLost as exc:
         _log.warning("lost the app lock; stopped before the next write", reason=exc.reason)
         enqueue("sync", namespace, name, countdown=poll)
@@ -88,8 +90,17 @@ def sync_step(namespace: str, name: str) -> None:
               applied=len(outcome.applied))
     if outcome.requeue_after is not None:
         enqueue("sync", namespace, name, countdown=outcome.requeue_after)
-    if outcome.state is not None and outcome.state.completed:
-        enqueue("refresh", namespace, name)  # the post-sync status
+    state = outcome.state
+    if state is None or not state.completed or outcome.requeue_after is not None:
+        return
+    if state.succeeded and outcome.comparison is not None and not state.operation.sync.dry_run:
+        # The last step recorded the post-sync status itself; the sweep needs its
+        # fingerprint, and an app still rolling out a follow-up refresh.
+        SeenStore(rt.redis).put(app_id(namespace, name),
+                                compared_fingerprint(outcome.comparison, obj))
+        follow_progress(namespace, name, outcome.comparison.health.status, 0)
+    else:
+        enqueue("refresh", namespace, name)  # what a failed (or dry-run) sync left
 
 
 def _lock(namespace: str, name: str) -> AppLock:
@@ -98,7 +109,7 @@ def _lock(namespace: str, name: str) -> AppLock:
     return AppLock(rt.redis, app_id(namespace, name), ttl=settings().tasks.lock_ttl)
 
 
-def _fail_invalid(obj: dict[str, Any], exc: InvalidApplication) -> None:
+def _fail_invalid(obj: dict[str, Any], exc: InvalidApplication, fence: Any) -> None:
     """An operation requested on an Application whose spec is invalid ends in Error."""
     rt = runtime()
     name = str(obj["metadata"]["name"])
@@ -109,7 +120,7 @@ def _fail_invalid(obj: dict[str, Any], exc: InvalidApplication) -> None:
     if state is None or state.completed:
         return
     state.phase, state.message, state.finished_at = st.ERROR_PHASE, exc.message, st.now()
-    store = ClusterState(rt.apps, name)
+    store = ClusterState(rt.apps, name, fence, obj=obj)
     store.load()
     store.save(state)
     store.clear_request(state.operation.id)
