@@ -7,7 +7,9 @@ render cache is used only when the configured Redis answers).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+from collections.abc import Callable, Iterator
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -68,6 +70,26 @@ def _reconciler(args: argparse.Namespace) -> Any:
     return _runtime(args).reconciler
 
 
+@contextlib.contextmanager
+def _app_lock(runtime: Any, app: Application) -> Iterator[Callable[[], None]]:
+    """The app's lock, as a worker takes it, while this process syncs in-process: the CLI and
+    a running controller never apply one app at the same time. Without Redis there is no
+    controller to race, and no lock."""
+    from .locks import AppLock
+    from .sweeping import app_id
+
+    if runtime.redis is None:
+        yield lambda: None
+        return
+    lock = AppLock(runtime.redis, app_id(runtime.apps.namespace, app.name),
+                   ttl=runtime.settings.tasks.lock_ttl)
+    if not lock.acquire():
+        raise GitOpsError("a gitops-tasks worker is syncing this app right now; wait for it "
+                          "(kubectl get application) and try again", app=app.name)
+    with lock.holding():
+        yield lock.check
+
+
 def _warn_if_unregistered(reconciler: Any, app: Application) -> dict[str, Any] | None:
     previous, exists = reconciler.load_status(app)
     if not exists:
@@ -105,11 +127,13 @@ def _cmd_diff(args: argparse.Namespace) -> int:
 
 def _cmd_sync(args: argparse.Namespace) -> int:
     app = _load_application(args.file)
-    reconciler = _reconciler(args)
+    runtime = _runtime(args)
+    reconciler = runtime.reconciler
     _warn_if_unregistered(reconciler, app)
-    outcome = reconciler.sync(app, revision=args.revision, prune=args.prune or None,
-                              dry_run=args.dry_run, force=args.force or None,
-                              initiated_by="cli")
+    with _app_lock(runtime, app) as fence:
+        outcome = reconciler.sync(app, revision=args.revision, prune=args.prune or None,
+                                  dry_run=args.dry_run, force=args.force or None,
+                                  initiated_by="cli", fence=fence)
     _print_outcome(app.name, outcome)
     return 0 if outcome.succeeded else 1
 
@@ -128,7 +152,8 @@ def _cmd_refresh(args: argparse.Namespace) -> int:
     """One reconcile, as the controller would run it: compare, record, and sync when the
     app's automated policy says a sync is due (new revision, or drift with selfHeal)."""
     app = _load_application(args.file)
-    reconciler = _reconciler(args)
+    runtime = _runtime(args)
+    reconciler = runtime.reconciler
     refreshed = reconciler.refresh_app(app)
     cmp = refreshed.comparison
     print(f"{app.name}: {cmp.sync_status}, {cmp.health.status.value} at {cmp.revision[:12]}")
@@ -140,14 +165,17 @@ def _cmd_refresh(args: argparse.Namespace) -> int:
             print(f"no automated sync: {refreshed.auto.reason}")
         return 0
     print("automated sync is due")
-    outcome = reconciler.sync(app, initiated_by="automated")
+    with _app_lock(runtime, app) as fence:
+        outcome = reconciler.sync(app, initiated_by="automated", fence=fence)
     _print_outcome(app.name, outcome)
     return 0 if outcome.succeeded else 1
 
 
 def _cmd_rollback(args: argparse.Namespace) -> int:
     app = _load_application(args.file)
-    outcome = _reconciler(args).rollback(app, args.id, force=args.force)
+    runtime = _runtime(args)
+    with _app_lock(runtime, app) as fence:
+        outcome = runtime.reconciler.rollback(app, args.id, force=args.force, fence=fence)
     _print_outcome(app.name, outcome)
     return 0 if outcome.succeeded else 1
 

@@ -250,7 +250,7 @@ class Reconciler:
     # ---------------------------------------------------------------- rollback
 
     def rollback(self, app: Application, history_id: int, *, force: bool = False,
-                 prune: bool | None = None) -> SyncOutcome:
+                 prune: bool | None = None, fence: Fence = _no_fence) -> SyncOutcome:
         """Sync an earlier history entry's revision without touching Git."""
         previous, _ = self.load_status(app)
         history = (previous or {}).get("history") or []
@@ -264,4 +264,4 @@ class Reconciler:
                                  "would sync Git's revision again); disable automated sync "
                                  "or force the rollback", app=app.name)
         return self.sync(app, revision=str(entry["revision"]), prune=prune,
-                         initiated_by="rollback")
+                         initiated_by="rollback", fence=fence)

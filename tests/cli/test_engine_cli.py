@@ -140,3 +140,46 @@ def test_refresh_runs_the_automated_sync(kubesim: KubeSim, kubeconfig: Path, tmp
     again = run(["refresh", "-f", str(app_file)], kubeconfig, tmp_path, control)
     assert again.returncode == 0 and "Synced" in again.stdout
     assert "automated sync is due" not in again.stdout
+
+
+def test_in_process_sync_takes_the_app_lock(kubesim: KubeSim, kubeconfig: Path, tmp_path: Path,
+                                            kubectl: Kubectl, redis_url: str,
+                                            application_crd: None) -> None:  # noqa: F811
+    """With Redis reachable, `sync -f` takes the app's lock as a worker does: it refuses while
+    a worker holds it, and a worker cannot take it while the CLI syncs."""
+    import redis
+
+    from gitops_tasks.locks import AppLock, held_by
+
+    ident = uuid.uuid4().hex[:8]
+    dest, control = f"dst-{ident}", f"ctl-{ident}"
+    for ns in (dest, control):
+        call(kubesim.url, "POST", "/api/v1/namespaces",
+             {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    origin = Origin(tmp_path / "served", tmp_path / "work", "repo")
+    origin.commit({"app/cm.yaml": yaml.safe_dump({"apiVersion": "v1", "kind": "ConfigMap",
+                                                  "metadata": {"name": "locked"}})})
+    app_file = tmp_path / "app.yaml"
+    app_file.write_text(yaml.safe_dump({
+        "apiVersion": keys.API_VERSION, "kind": "Application",
+        "metadata": {"name": "locked", "namespace": control},
+        "spec": {"source": {"repoURL": origin.file_url, "path": "app"},
+                 "destination": {"server": "https://kubernetes.default.svc", "namespace": dest}}}))
+    kubectl.run("apply", "--server-side", "-f", str(app_file))
+    env = dict(os.environ, KUBECONFIG=str(kubeconfig), GITOPS_TASKS_REDIS_URL=redis_url,
+               GITOPS_TASKS_GIT_CACHE_DIR=str(tmp_path / "cache"),
+               GITOPS_TASKS_NAMESPACE=control)
+    client = redis.Redis.from_url(redis_url)
+    worker_lock = AppLock(client, f"{control}/locked", ttl=30)
+    assert worker_lock.acquire()
+    refused = subprocess.run([CLI, "sync", "-f", str(app_file)], capture_output=True, text=True,
+                             env=env, timeout=120)
+    assert refused.returncode == 1
+    assert "a gitops-tasks worker is syncing this app" in refused.stderr
+    assert call(kubesim.url, "GET", f"/api/v1/namespaces/{dest}/configmaps/locked").status == 404
+    worker_lock.release()
+    synced = subprocess.run([CLI, "sync", "-f", str(app_file)], capture_output=True, text=True,
+                            env=env, timeout=120)
+    assert synced.returncode == 0, synced.stdout + synced.stderr
+    assert call(kubesim.url, "GET", f"/api/v1/namespaces/{dest}/configmaps/locked").status == 200
+    assert held_by(client, f"{control}/locked") is None  # released when the CLI finished
