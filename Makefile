@@ -39,6 +39,8 @@ run: install
 bench: install
 	$(BIN)/python bench/kubesim_apply.py
 	$(BIN)/python bench/render.py
+	$(BIN)/python bench/reconcile.py
+	$(BIN)/python bench/pipeline.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info
