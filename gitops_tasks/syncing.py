@@ -93,8 +93,11 @@ class SyncStepper:
         return OperationState(operation=operation, message="starting",
                               spec_hash=spec_hash(app))
 
-    def step(self, app: Application, store: StateStore, *, fence: Fence = _no_fence
-             ) -> StepOutcome:
+    def step(self, app: Application, store: StateStore, *, fence: Fence = _no_fence,
+             comparison: Comparison | None = None) -> StepOutcome:
+        """One step. `comparison`: a comparison the caller made moments ago (the refresh that
+        requested this sync), used instead of comparing again when it is of the operation's
+        first step, at its revision."""
         status, request = store.load()
         state = OperationState.from_dict(status.get("operationState"))
         if state is None or state.completed:
@@ -110,19 +113,24 @@ class SyncStepper:
         if state.not_before > now + 0.05:
             return StepOutcome(app.name, state, state.not_before - now,
                                f"not before {state.not_before - now:.1f}s")
+        if comparison is not None and (state.steps or state.results or comparison.revision
+                                       != (state.revision or state.operation.sync.revision)):
+            comparison = None
         try:
-            return self._advance(app, state, status, store, fence)
+            return self._advance(app, state, status, store, fence, comparison)
         except TransientError as exc:
             return self._transient(app, state, store, exc)
 
     # ------------------------------------------------------------------ one step
 
     def _advance(self, app: Application, state: OperationState, status: dict[str, Any],
-                 store: StateStore, fence: Fence) -> StepOutcome:
+                 store: StateStore, fence: Fence, cmp: Comparison | None = None
+                 ) -> StepOutcome:
         started = time.monotonic()
         revision = state.revision or state.operation.sync.revision or None
         try:
-            cmp = self.comparer.compare(app, status, revision=revision)
+            if cmp is None:
+                cmp = self.comparer.compare(app, status, revision=revision)
         except TransientError:
             raise
         except GitOpsError as exc:

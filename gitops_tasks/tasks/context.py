@@ -20,12 +20,23 @@ _settings: Settings | None = None
 _runtime: Runtime | None = None
 _pid = 0
 _role = "worker"
+_queues: tuple[str, ...] = ()  # the queues this worker consumes
 
 
 def set_settings(settings: Settings, role: str = "worker") -> None:
     global _settings, _role
     _settings = settings
     _role = role
+
+
+def set_queues(queues: tuple[str, ...]) -> None:
+    global _queues
+    _queues = queues
+
+
+def runs_syncs() -> bool:
+    """Whether this process is a worker that consumes the sync queue."""
+    return "sync" in _queues
 
 
 def settings() -> Settings:

@@ -11,17 +11,20 @@ the commit or the spec changes.
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Any
 
+from ..comparison import Comparison
 from ..errors import GitOpsError, InvalidApplication, PermanentError, TransientError
 from ..health import HealthStatus
 from ..log import bind, get_logger
-from ..model import keys, parse_application
+from ..model import Application, keys, parse_application
 from ..model import status as st
 from ..model.operation import SyncRequest
 from ..operations import current_state, pending_request, request_sync
 from ..retries import exponential, jittered
 from ..sweeping import SeenStore, app_id, compared_fingerprint, error_fingerprint, spec_digest
+from . import context
 from .app import REFRESH, celery_app
 from .base import running
 from .context import runtime, settings
@@ -85,22 +88,46 @@ def refresh_now(namespace: str, name: str, attempt: int = 1, progress: int = 0) 
     _clear_refresh_annotation(name, annotations)
     auto = done.auto
     if auto.due:
-        policy = app.sync_policy.automated
-        try:
-            request_sync(rt.apps, name, SyncRequest(
-                revision=cmp.revision, prune=bool(policy and policy.prune)),
-                initiated_by="automated", automated=True, attempt=auto.attempt, obj=done.obj)
-        except GitOpsError as exc:
-            _log.warning("could not request the automated sync", error=str(exc))
-            return
-        enqueue("sync", namespace, name)
-    elif auto.retry_at is not None:
+        _automated_sync(app, namespace, cmp, done.obj, auto.attempt)
+        return
+    if auto.retry_at is not None:
         enqueue("refresh", namespace, name, countdown=max(0.0, auto.retry_at - time.time()))
     state = current_state(stored)
     if pending_request(stored) is not None or (state is not None and state.in_progress):
-        enqueue("sync", namespace, name)  # coalesced with the one the request queued
-    elif not auto.due:
+        enqueue("sync", namespace, name)  # an operation no message may carry: resume it
+    else:
         follow_progress(namespace, name, cmp.health.status, progress)
+
+
+def _automated_sync(app: Application, namespace: str, cmp: Comparison,
+                    obj: dict[str, Any] | None, attempt: int) -> None:
+    """Request the automated sync and, on a worker that takes sync tasks too, run its first
+    step here and now on the comparison just made: no queue round trip, no second comparison.
+    The sync marker is claimed first, so the watch (which sees the request) queues no second
+    run; if a sync is queued already, that one does it."""
+    rt = runtime()
+    ident = app_id(namespace, app.name)
+    inline = f"inline-{uuid.uuid4().hex}"
+    claimed = (context.runs_syncs() and rt.markers is not None
+               and rt.markers.claim("sync", ident, inline))
+    try:
+        policy = app.sync_policy.automated
+        try:
+            request_sync(rt.apps, app.name, SyncRequest(
+                revision=cmp.revision, prune=bool(policy and policy.prune)),
+                initiated_by="automated", automated=True, attempt=attempt, obj=obj)
+        except GitOpsError as exc:
+            _log.warning("could not request the automated sync", error=str(exc))
+            return
+        if claimed:
+            from .sync import sync_step
+
+            sync_step(namespace, app.name, comparison=cmp)
+    finally:
+        if claimed and rt.markers is not None:
+            rt.markers.release("sync", ident, inline)
+    if not claimed:
+        enqueue("sync", namespace, app.name)
 
 
 def follow_progress(namespace: str, name: str, health: HealthStatus, progress: int) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 from celery.exceptions import SoftTimeLimitExceeded
 
 from ..appstore import AppNotFound
+from ..comparison import Comparison
 from ..deletion import Cascade
 from ..diff import ResourceStatus
 from ..errors import GitOpsError, InvalidApplication, LockBusy, LockLost, TransientError
@@ -41,7 +42,9 @@ def sync(self: Any, namespace: str, name: str) -> None:
             sync_step(namespace, name)
 
 
-def sync_step(namespace: str, name: str) -> None:
+def sync_step(namespace: str, name: str, comparison: Comparison | None = None) -> None:
+    """One step of the app's operation. `comparison`: the refresh that just requested it
+    compared at that revision a moment ago (see `refresh`): the first step needs no other."""
     rt = runtime()
     poll = settings().tasks.sync_poll_interval
     lock = _lock(namespace, name)
@@ -71,7 +74,8 @@ def sync_step(namespace: str, name: str) -> None:
                 _fail_invalid(obj, exc, lock.check)
                 return
             store = ClusterState(rt.apps, app, lock.check, obj=obj)
-            outcome = rt.reconciler.stepper.step(app, store, fence=lock.check)
+            outcome = rt.reconciler.stepper.step(app, store, fence=lock.check,
+                                                 comparison=comparison)
     except LockLost as exc:
         _log.warning("lost the app lock; stopped before the next write", reason=exc.reason)
         enqueue("sync", namespace, name, countdown=poll)

@@ -96,6 +96,7 @@ def start(settings: Settings, *, queues: Sequence[str] = QUEUES, concurrency: in
     # The node name goes into the user agent of every API request, so the API server's audit
     # log (and kubesim's request log) tells workers apart.
     context.set_settings(settings, role=f"worker {hostname}")
+    context.set_queues(tuple(queues))
     configure(settings)
     worker = celery_app.Worker(
         hostname=hostname,
