@@ -138,3 +138,25 @@ def redis_client(redis_url: str) -> Iterator[Any]:
     client = redis.Redis.from_url(redis_url)
     yield client
     client.close()
+
+
+@pytest.fixture(scope="session")
+def application_crd(kubesim: KubeSim) -> None:
+    """The Application CRD, installed once per session (as a user would, with its file)."""
+    import yaml
+
+    from tests.kubesim.http import call
+
+    crd = yaml.safe_load((Path(__file__).resolve().parents[1] / "deploy/crds/application.yaml")
+                         .read_text())
+    r = call(kubesim.url, "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
+    assert r.status in (201, 409), r.body
+
+
+@pytest.fixture
+def env(kubesim: KubeSim, api_client: Any, redis_client: Any, tmp_path: Path,
+        application_crd: None) -> Iterator[Any]:
+    """One test's world: a repo, a control namespace, a reconciler (tests/test_reconcile)."""
+    from tests.test_reconcile import Env
+
+    yield Env(kubesim, api_client, redis_client, tmp_path)

@@ -8,13 +8,11 @@ write is guarded by resourceVersion.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from gitops_tasks.appstore import AppNotFound
 from gitops_tasks.model import Application, keys, parse_application
@@ -31,9 +29,7 @@ from gitops_tasks.operations import (
     spec_hash,
 )
 from gitops_tasks.settings import ReconcileSettings
-from kubesim.server import KubeSim
-from tests.kubesim.http import call
-from tests.test_reconcile import ROOT, Env
+from tests.test_reconcile import Env
 
 # ------------------------------------------------------------------------------ auto_sync_due
 
@@ -220,17 +216,6 @@ def test_pending_request_is_not_the_running_one() -> None:
 
 # ------------------------------------------------------------------------------ requests
 
-@pytest.fixture(scope="session")
-def application_crd(kubesim: KubeSim) -> None:
-    crd = yaml.safe_load((ROOT / "deploy/crds/application.yaml").read_text())
-    r = call(kubesim.url, "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
-    assert r.status in (201, 409), r.body
-
-
-@pytest.fixture
-def env(kubesim: KubeSim, api_client: Any, redis_client: Any, tmp_path: Path,
-        application_crd: None) -> Iterator[Env]:
-    yield Env(kubesim, api_client, redis_client, tmp_path)
 
 
 def stored_obj(env: Env, name: str) -> dict[str, Any]:

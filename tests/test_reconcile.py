@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -147,17 +147,6 @@ DEPLOY = "/apis/apps/v1/namespaces/{ns}/deployments"
 CM = "/api/v1/namespaces/{ns}/configmaps"
 
 
-@pytest.fixture(scope="session")
-def application_crd(kubesim: KubeSim) -> None:
-    crd = yaml.safe_load((ROOT / "deploy/crds/application.yaml").read_text())
-    r = call(kubesim.url, "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
-    assert r.status in (201, 409), r.body
-
-
-@pytest.fixture
-def env(kubesim: KubeSim, api_client: Any, redis_client: Any, tmp_path: Path,
-        application_crd: None) -> Iterator[Env]:
-    yield Env(kubesim, api_client, redis_client, tmp_path)
 
 
 WIDGET_CRD = """\

@@ -8,8 +8,7 @@ Each test gets its own repository, control and destination namespaces (see
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -30,9 +29,8 @@ from gitops_tasks.operations import (
 )
 from gitops_tasks.settings import TaskSettings
 from gitops_tasks.syncing import StepOutcome, SyncStepper
-from kubesim.server import KubeSim, RequestRecord
-from tests.kubesim.http import call
-from tests.test_reconcile import CM, DEPLOY, ROOT, Env, configmap, deployment
+from kubesim.server import RequestRecord
+from tests.test_reconcile import CM, DEPLOY, Env, configmap, deployment
 
 JOBS = "/apis/batch/v1/namespaces/{ns}/jobs"
 
@@ -43,17 +41,6 @@ def no_fence() -> None:
     return None
 
 
-@pytest.fixture(scope="session")
-def application_crd(kubesim: KubeSim) -> None:
-    crd = yaml.safe_load((ROOT / "deploy/crds/application.yaml").read_text())
-    r = call(kubesim.url, "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
-    assert r.status in (201, 409), r.body
-
-
-@pytest.fixture
-def env(kubesim: KubeSim, api_client: Any, redis_client: Any, tmp_path: Path,
-        application_crd: None) -> Iterator[Env]:
-    yield Env(kubesim, api_client, redis_client, tmp_path)
 
 
 def job(name: str, hook: str, *, policy: str = "", image: str = "busybox",

@@ -17,7 +17,6 @@ from tests.conftest import Kubectl
 from tests.source.gitservers import Origin
 
 from ..kubesim.http import call
-from ..test_reconcile import application_crd  # noqa: F401  (fixture)
 
 CLI = str(Path(sys.executable).parent / "gitops-tasks")
 
@@ -32,7 +31,7 @@ def run(args: list[str], kubeconfig: Path, tmp: Path, control: str
 
 
 def test_diff_and_sync_cli(kubesim: KubeSim, kubeconfig: Path, tmp_path: Path,
-                           kubectl: Kubectl, application_crd: None) -> None:  # noqa: F811
+                           kubectl: Kubectl, application_crd: None) -> None:
     ident = uuid.uuid4().hex[:8]
     dest, control = f"dst-{ident}", f"ctl-{ident}"
     for ns in (dest, control):
@@ -113,7 +112,7 @@ def test_diff_and_sync_cli(kubesim: KubeSim, kubeconfig: Path, tmp_path: Path,
 
 def test_refresh_runs_the_automated_sync(kubesim: KubeSim, kubeconfig: Path, tmp_path: Path,
                                          kubectl: Kubectl,
-                                         application_crd: None) -> None:  # noqa: F811
+                                         application_crd: None) -> None:
     ident = uuid.uuid4().hex[:8]
     dest, control = f"dst-{ident}", f"ctl-{ident}"
     for ns in (dest, control):
@@ -144,7 +143,7 @@ def test_refresh_runs_the_automated_sync(kubesim: KubeSim, kubeconfig: Path, tmp
 
 def test_in_process_sync_takes_the_app_lock(kubesim: KubeSim, kubeconfig: Path, tmp_path: Path,
                                             kubectl: Kubectl, redis_url: str,
-                                            application_crd: None) -> None:  # noqa: F811
+                                            application_crd: None) -> None:
     """With Redis reachable, `sync -f` takes the app's lock as a worker does: it refuses while
     a worker holds it, and a worker cannot take it while the CLI syncs."""
     import redis
