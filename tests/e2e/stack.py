@@ -325,3 +325,29 @@ def job(name: str, hook: str, image: str = "busybox", policy: str = "BeforeHookC
             **annotations}},
         "spec": {"backoffLimit": 0, "template": {"spec": {
             "restartPolicy": "Never", "containers": [{"name": "m", "image": image}]}}}})
+
+
+# ---------------------------------------------------------------------- helpers (operations)
+
+def remove_from_git(stack: Stack, *paths: str, message: str = "remove") -> str:
+    """Delete files from the working clone, commit and push; returns the new commit."""
+    for path in paths:
+        (stack.origin.work / path).unlink()
+    return stack.origin.commit({}, message)
+
+
+def applies(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The server-side applies (PATCH, not dry-run) among logged requests, by start time."""
+    return sorted((r for r in records if r["method"] == "PATCH"
+                   and "dryRun" not in (r.get("query") or {})), key=lambda r: r["start"])
+
+
+def object_name(record: dict[str, Any]) -> str:
+    """The object a logged request was about (the last path segment)."""
+    return str(record["path"].rstrip("/").rsplit("/", 1)[-1])
+
+
+def conditions(stack: Stack, name: str) -> dict[str, str]:
+    """{condition type: message} of an Application."""
+    return {str(c.get("type")): str(c.get("message") or "")
+            for c in stack.status(name).get("conditions") or []}
