@@ -105,7 +105,9 @@ class Beat:
         finally:
             watch_stop.set()
             if watcher is not None:
-                watcher.join(5)
+                # It ends with its current watch (at most its timeout); a daemon thread, it
+                # does not hold up the exit, and what it may still queue is coalesced.
+                watcher.join(1)
 
     def _queue(self, mode: str) -> None:
         try:

@@ -52,13 +52,15 @@ def actions(obj: dict[str, Any], recorded_spec: str | None) -> list[tuple[str, b
 
 class ApplicationWatch:
     def __init__(self, cluster: Cluster, namespace: str, seen: SeenStore, enqueue: Enqueue,
-                 request_hard: Callable[[str, str], None], *, timeout_seconds: int = 60
+                 request_hard: Callable[[str, str], None], *, timeout_seconds: int = 10
                  ) -> None:
         self.cluster = cluster
         self.namespace = namespace
         self.seen = seen
         self.enqueue = enqueue
         self.request_hard = request_hard
+        # Short watches (resumed from where they ended, which costs one request): a stopping
+        # leader's watch thread notices the stop within this many seconds.
         self.timeout_seconds = timeout_seconds
         # name -> spec digest this watch last queued a refresh for, so a burst of events for
         # one edit queues one refresh even before the refresh records what it saw.
@@ -69,6 +71,14 @@ class ApplicationWatch:
         failures = 0
         while not stop.is_set():
             try:
+                if not version:
+                    # List, then watch from the list's resourceVersion: every Application is
+                    # seen once, nothing that changes after the list is missed, and the watch
+                    # resumes from a version the server still has (not from an old object's).
+                    items, version = self.cluster.list_versioned(
+                        keys.API_VERSION, keys.KIND, namespace=self.namespace)
+                    for obj in items:
+                        self.handle("ADDED", obj)
                 for kind, obj in self.cluster.watch(
                         keys.API_VERSION, keys.KIND, namespace=self.namespace,
                         resource_version=version, timeout_seconds=self.timeout_seconds):
@@ -80,7 +90,7 @@ class ApplicationWatch:
                         self.handle(kind, obj)
                 failures = 0
             except WatchExpired:
-                version = ""  # list again: every current Application arrives as ADDED
+                version = ""  # too old: list again
             except Exception as exc:  # never let the watch die: the leader would go deaf
                 failures += 1
                 delay = min(2.0 ** failures, 30.0)
@@ -103,11 +113,12 @@ class ApplicationWatch:
             recorded = recorded_spec(stored[0]) if stored else None
         for what, hard in actions(obj, recorded):
             try:
-                if what == "refresh":
-                    self._queued_spec[name] = spec_digest(obj)
-                    if hard:
-                        self.request_hard(self.namespace, name)
+                if what == "refresh" and hard:
+                    self.request_hard(self.namespace, name)
                 self.enqueue(what, self.namespace, name)
-                _log.info("queued from the watch", app=name, watch_event=kind, task=what, hard=hard)
-            except GitOpsError as exc:
+            except Exception as exc:  # Redis down: the next event (or the sweep) asks again
                 _log.warning("could not queue", app=name, task=what, error=str(exc))
+                continue
+            if what == "refresh":
+                self._queued_spec[name] = spec_digest(obj)
+            _log.info("queued from the watch", app=name, watch_event=kind, task=what, hard=hard)

@@ -367,18 +367,27 @@ def _watches_since(control: Control, kubesim: KubeSim, since: float) -> list[Any
             if q.path == path and "watch" in q.query and q.start >= since]
 
 
+def _lists_since(control: Control, kubesim: KubeSim, since: float) -> list[Any]:
+    """The Application list requests (not watches) started since `since`."""
+    path = APPS.format(ns=control.ns)
+    return [q for q in list(kubesim.request_log)
+            if q.path == path and "watch" not in q.query and q.start >= since]
+
+
 def test_compaction_makes_the_watch_list_again_and_keep_going(control: Control,
                                                               kubesim: KubeSim) -> None:
     control.create("before")
     control.start(timeout_seconds=1)
     wait_until(lambda: bool(control.queue.of("before")))
     compacted = _compact(control, kubesim)
-    # A watch from the old version (answered with 410), then one from a fresh list.
-    wait_until(lambda: any("resourceVersion" not in q.query
-                           for q in _watches_since(control, kubesim, compacted)), 6)
-    versions = [q.query.get("resourceVersion")
-                for q in _watches_since(control, kubesim, compacted)]
-    assert versions[0] is not None and None in versions, versions
+    # A watch from the old version (answered with 410), then a fresh list, then a watch from
+    # the list's version.
+    wait_until(lambda: bool(_lists_since(control, kubesim, compacted)), 6)
+    relist = _lists_since(control, kubesim, compacted)[0]
+    watches = _watches_since(control, kubesim, compacted)
+    assert watches and watches[0].start < relist.start, "no watch answered with 410 first"
+    wait_until(lambda: any(q.start > relist.start
+                           for q in _watches_since(control, kubesim, compacted)), 4)
     # Still watching: a new Application is seen; the relist re-queued nothing.
     control.create("after")
     wait_until(lambda: bool(control.queue.of("after")), 4)
@@ -386,13 +395,6 @@ def test_compaction_makes_the_watch_list_again_and_keep_going(control: Control,
     assert control.thread is not None and control.thread.is_alive()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: scheduler/watch.py:76-77 resume from the resourceVersion of the last object "
-    "received; after a relist (watch without resourceVersion, :82-83) that is the newest "
-    "Application's own resourceVersion, still older than the compaction, so in a quiet "
-    "namespace every following reconnect gets 410 again and relists every Application "
-    "(every timeout_seconds, 60 s in beat) until some Application changes; it should "
-    "resume from the list's (or a bookmark's) resourceVersion"))
 def test_after_compaction_the_watch_lists_again_only_once(control: Control,
                                                           kubesim: KubeSim) -> None:
     control.create("quiet")
@@ -400,8 +402,7 @@ def test_after_compaction_the_watch_lists_again_only_once(control: Control,
     wait_until(lambda: bool(control.queue.of("quiet")))
     compacted = _compact(control, kubesim)
     time.sleep(3.2)  # three watch timeouts
-    relists = [q for q in _watches_since(control, kubesim, compacted)
-               if "resourceVersion" not in q.query]
+    relists = _lists_since(control, kubesim, compacted)
     assert len(relists) == 1, [q.query.get("resourceVersion")
                                for q in _watches_since(control, kubesim, compacted)]
 
@@ -424,11 +425,6 @@ def test_enqueue_errors_do_not_end_the_watch(control: Control) -> None:
     assert control.thread is not None and control.thread.is_alive()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: scheduler/watch.py:107 records the spec as queued (_queued_spec) before "
-    "self.enqueue() at :110 succeeds; when enqueue raises (Redis down), every later event "
-    "for that spec is treated as already queued, so the refresh waits for the next full "
-    "sweep instead of the next event"))
 def test_a_refresh_that_failed_to_queue_is_queued_at_the_next_event(control: Control) -> None:
     control.queue.fail = 1
     control.start()

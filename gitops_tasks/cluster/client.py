@@ -15,7 +15,7 @@ from ..errors import ApiError, ApiInvalid, ApiNotFound, ApiTransient, UnknownKin
 from ..model.resources import ResourceKey
 from .discovery import Discovery, ResourceInfo
 from .throttling import Limiter
-from .transport import METADATA_LIST, USER_AGENT, Response, Transport
+from .transport import JSON, METADATA_LIST, USER_AGENT, Response, Transport
 
 APPLY_PATCH = "application/apply-patch+yaml"
 PATCH_TYPES = {
@@ -150,6 +150,23 @@ class Cluster:
     ) -> list[dict[str, Any]]:
         """Every matching object, page by page (`page_size` per request); namespace None (or
         "") lists all namespaces. Items carry apiVersion and kind, which list items lack."""
+        return self.list_versioned(api_version, kind, namespace=namespace,
+                                   label_selector=label_selector)[0]
+
+    def list_versioned(
+        self,
+        api_version: str,
+        kind: str,
+        *,
+        namespace: str | None = None,
+        label_selector: str = "",
+    ) -> tuple[Objects, str]:
+        """As `list`, with the list's resourceVersion: where a watch that must miss nothing
+        after this list starts."""
+        return self._list(api_version, kind, namespace, label_selector, JSON)
+
+    def _list(self, api_version: str, kind: str, namespace: str | None, label_selector: str,
+              media: str) -> tuple[Objects, str]:
         key = self._key(api_version, kind, namespace or "", "")
         info = self._info(api_version, kind, key)
         path = info.path(namespace or "")
@@ -158,27 +175,32 @@ class Cluster:
             query["labelSelector"] = label_selector
         if self.page_size > 0:
             query["limit"] = str(self.page_size)
-        items: list[dict[str, Any]] = []
+        items: Objects = []
+        version = ""
         while True:
             resp = self._http.request("GET", path, query=query, verb="list", resource=key,
+                                      media=media,
                                       accept=(410,) if "continue" in query else ())
             if resp.status == 410:
                 # The continue token expired (the server compacted its history mid-list):
                 # what we have is from an older snapshot, so take one whole list instead.
-                items = []
+                items, version = [], ""
                 query.pop("continue", None)
                 query.pop("limit", None)
                 continue
             body = resp.body or {}
+            # An empty metadata-only list has `"items": null` (a Go nil slice).
             items.extend(body.get("items") or [])
-            token = (body.get("metadata") or {}).get("continue")
+            meta = body.get("metadata") or {}
+            version = str(meta.get("resourceVersion") or version)
+            token = meta.get("continue")
             if not token:
                 break
             query["continue"] = str(token)
         for item in items:
-            item.setdefault("apiVersion", info.api_version)
-            item.setdefault("kind", info.kind)
-        return items
+            item["apiVersion"] = info.api_version
+            item["kind"] = info.kind
+        return items, version
 
     def list_metadata(
         self,
@@ -192,37 +214,7 @@ class Cluster:
         representation (PartialObjectMetadataList), which is what a sweep needs to see whether
         anything moved, at a fraction of a full list's bytes. Items carry the kind's own
         apiVersion and kind."""
-        key = self._key(api_version, kind, namespace or "", "")
-        info = self._info(api_version, kind, key)
-        query: dict[str, str] = {}
-        if label_selector:
-            query["labelSelector"] = label_selector
-        if self.page_size > 0:
-            query["limit"] = str(self.page_size)
-        items: Objects = []
-        version = ""
-        while True:
-            resp = self._http.request("GET", info.path(namespace or ""), query=query,
-                                      verb="list", resource=key, media=METADATA_LIST,
-                                      accept=(410,) if "continue" in query else ())
-            if resp.status == 410:
-                items, version = [], ""
-                query.pop("continue", None)
-                query.pop("limit", None)
-                continue
-            body = resp.body or {}
-            # An empty list has `"items": null` (a Go nil slice), as on real servers.
-            items.extend(body.get("items") or [])
-            meta = body.get("metadata") or {}
-            version = str(meta.get("resourceVersion") or version)
-            token = meta.get("continue")
-            if not token:
-                break
-            query["continue"] = str(token)
-        for item in items:
-            item["apiVersion"] = info.api_version
-            item["kind"] = info.kind
-        return items, version
+        return self._list(api_version, kind, namespace, label_selector, METADATA_LIST)
 
     def watch(
         self,

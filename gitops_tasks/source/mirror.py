@@ -96,14 +96,18 @@ class GitMirrors:
         except GitOpsError as exc:
             return {**out, **{n: exc for n in names}}
         for revision in names:
-            _, listed = _pick(refs, revision.strip() or "HEAD")
+            rev = revision.strip() or "HEAD"
+            _, listed = _pick(refs, rev)
             if listed is not None:
                 out[revision] = listed
-                continue
-            try:  # a short SHA, or a ref ls-remote patterns cannot name: the slow path
-                out[revision] = self.resolve(repo_url, revision)
-            except GitOpsError as exc:
-                out[revision] = exc
+            elif SHORT_SHA.match(rev.lower()):
+                try:  # a short SHA: only the mirror knows it (no second ls-remote for names)
+                    out[revision] = self.resolve(repo_url, revision)
+                except GitOpsError as exc:
+                    out[revision] = exc
+            else:
+                out[revision] = _not_found(mirror, rev, None,
+                                           "(it may have been deleted or renamed)")
         return out
 
     def export(self, repo_url: str, sha: str, *, app: str | None = None) -> Path:

@@ -98,13 +98,6 @@ def test_a_url_git_must_not_run_gives_invalid_application_for_all(mirrors: GitMi
     assert mirrors.stats.ls_remotes == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: gitops_tasks/source/mirror.py:103-104 retries every name the single "
-           "ls-remote did not list through resolve(), which for a branch/tag name runs "
-           "another ls-remote of the same repo (one extra round trip per unknown branch, "
-           "on every sweep); only short SHAs need the slow path",
-)
 def test_unknown_branch_costs_no_second_ls_remote(origin: Origin, mirrors: GitMirrors) -> None:
     """The docstring's promise, which the sweep relies on: one ls-remote for all branch and
     tag names of a repo. A name the ls-remote did not list is retried through `resolve()`,
