@@ -3,8 +3,6 @@ sweep's per-repo cost), against real git repositories; ls-remotes counted with `
 
 from __future__ import annotations
 
-import pytest
-
 from gitops_tasks.errors import GitOpsError, InvalidApplication, RepoUnreachable, RevisionNotFound
 from gitops_tasks.source import GitMirrors
 from tests.source.gitservers import Origin, free_port
