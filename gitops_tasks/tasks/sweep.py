@@ -26,6 +26,8 @@ from .enqueue import enqueue, request_hard_refresh
 from .resolved import publish
 
 _log = get_logger(component="tasks.sweep")
+# The sync marker of a step that `refresh._automated_sync` runs inline (no message queued).
+_INLINE = "inline-"
 
 
 @celery_app.task(name=SWEEP, bind=True)
@@ -88,8 +90,16 @@ def _resume(objs: list[dict[str, Any]], namespace: str, counts: dict[str, int]) 
     for kind, names in (("sync", wants_sync), ("prune", wants_prune)):
         queued = rt.markers.queued_many(kind, [ids[n] for n in names])
         for name in names:
-            if ids[name] in held or ids[name] in queued:
+            if ids[name] in held:
                 continue
+            marker = queued.get(ids[name])
+            if marker is not None:
+                if not marker.startswith(_INLINE):
+                    continue
+                # A step run inline by a refresh is covered by the app lock, not by a queued
+                # message: with the lock free, its worker died during the step (the marker
+                # would block this sweep until the marker TTL). Drop that marker, if still it.
+                rt.markers.release(kind, ids[name], marker)
             try:
                 if enqueue(kind, namespace, name) is not None:
                     counts["resumed" if kind == "sync" else "cascades"] += 1
