@@ -327,6 +327,49 @@ def job(name: str, hook: str, image: str = "busybox", policy: str = "BeforeHookC
             "restartPolicy": "Never", "containers": [{"name": "m", "image": image}]}}}})
 
 
+# ----------------------------------------------------------------------------- failure tests
+# Helpers of tests/e2e/test_failures.py: who sent a logged request, and when a fault was hit.
+
+WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+
+
+def agent_worker(record: dict[str, Any]) -> str:
+    """The worker node name (`w1@<stackid>`) in a logged request's user agent, or ""."""
+    agent = str(record.get("user_agent") or "")
+    marker = "(worker "
+    if marker not in agent:
+        return ""
+    return agent.split(marker, 1)[1].split(";", 1)[0].strip()
+
+
+def agent_pid(record: dict[str, Any]) -> int | None:
+    """The pid in a logged request's user agent (the pool child that sent it)."""
+    agent = str(record.get("user_agent") or "")
+    if "; pid " not in agent:
+        return None
+    digits = agent.rsplit("; pid ", 1)[1].rstrip(")").strip()
+    return int(digits) if digits.isdigit() else None
+
+
+def is_write(record: dict[str, Any]) -> bool:
+    """A write that changes something: not a dry-run."""
+    return (record["method"] in WRITE_METHODS
+            and "dryRun" not in (record.get("query") or {}))
+
+
+def faults(sim: KubeSimProcess) -> list[dict[str, Any]]:
+    """The faults kubesim still holds (a fault with a count goes once used up)."""
+    return list(call(sim.url, "GET", "/_kubesim/faults").body)
+
+
+def wait_fault_taken(sim: KubeSimProcess, path: str, timeout: float = 30) -> float:
+    """Wait until kubesim took the (count=1) fault on `path`, that is until a matching
+    request is in flight, held by the fault's latency; returns when that was seen."""
+    wait_for(lambda: not any(f["path"] == path for f in faults(sim)), timeout, interval=0.02,
+             what=f"a request held by the fault on {path}")
+    return time.time()
+
+
 # ---------------------------------------------------------------------- helpers (operations)
 
 def remove_from_git(stack: Stack, *paths: str, message: str = "remove") -> str:
