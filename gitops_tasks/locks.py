@@ -254,12 +254,14 @@ class QueueMarkers:
         self.ttl = ttl
         self._release = client.register_script(_RELEASE_MARKER)
 
-    def claim(self, kind: str, app: str, task_id: str) -> bool:
+    def claim(self, kind: str, app: str, task_id: str, *, ttl: float | None = None) -> bool:
         """True: enqueue the task with `task_id`; False: one is queued already (even one with
         the same id: a marker is never claimed twice). Should a reply be lost and the SET
-        retried, the claim looks taken; that marker then frees itself by its TTL."""
+        retried, the claim looks taken; that marker then frees itself by its TTL. `ttl`
+        overrides the default lifetime (a countdown message's marker lives a little past its
+        due time: see `enqueue`)."""
         return bool(self.client.set(_marker_key(kind, app), task_id, nx=True,
-                                    px=_millis(self.ttl)))
+                                    px=_millis(self.ttl if ttl is None else ttl)))
 
     def release(self, kind: str, app: str, task_id: str) -> bool:
         """Remove the marker if it names `task_id` (True); another task's marker stays."""

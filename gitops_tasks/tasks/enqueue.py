@@ -39,7 +39,7 @@ def enqueue(kind: str, namespace: str, name: str, *, countdown: float = 0.0,
     assert markers is not None, "the task layer needs Redis"
     ident = app_id(namespace, name)
     task_id = uuid.uuid4().hex
-    if not markers.claim(kind, ident, task_id):
+    if not markers.claim(kind, ident, task_id, ttl=_marker_ttl(countdown)):
         return None
     try:
         ensure_configured(settings()).send_task(
@@ -49,6 +49,17 @@ def enqueue(kind: str, namespace: str, name: str, *, countdown: float = 0.0,
         markers.release(kind, ident, task_id)
         raise TransientError(f"could not queue {kind} of {ident}: {exc}", app=name) from exc
     return task_id
+
+
+def _marker_ttl(countdown: float) -> float | None:
+    """A message with a countdown waits in the worker that took it; if that worker dies, the
+    message is back only after the visibility timeout. Its marker therefore lives just past
+    the due time (plus two resume sweeps): then the resume sweep queues the operation again.
+    A live but busy worker may start it later than that; the second run the sweep queued is
+    then a harmless duplicate (the lock serialises them, the step is idempotent)."""
+    if countdown <= 0:
+        return None  # the default (GITOPS_TASKS_QUEUED_TTL): a message waiting in the queue
+    return countdown + max(5.0, 2 * settings().reconcile.resume_interval)
 
 
 def enqueue_sweep(mode: str = "full", *, markers: QueueMarkers | None = None) -> str | None:
