@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from gitops_tasks.errors import GitOpsError, LockBusy, LockLost
+from gitops_tasks.errors import LockBusy, LockLost
 from gitops_tasks.locks import AppLock
 from gitops_tasks.log import get_logger
 from gitops_tasks.runtime import Runtime
@@ -64,6 +64,9 @@ class Beat:
                 acquired = lock.acquire()
             except LockBusy as exc:
                 _log.warning("Redis unavailable; cannot elect a leader", error=exc.message)
+                acquired = False
+            except Exception as exc:  # never let beat die of a Redis hiccup
+                _log.warning("cannot elect a leader", error=str(exc))
                 acquired = False
             if not acquired:
                 self.stop.wait(max(_TICK, ttl / 3))
@@ -114,7 +117,7 @@ class Beat:
             queued = self.producers.enqueue_sweep(mode)
             if queued:
                 _log.debug("sweep queued", mode=mode)
-        except GitOpsError as exc:
+        except Exception as exc:  # Redis down (a redis error, not ours): next tick tries again
             _log.warning("could not queue the sweep", mode=mode, error=str(exc))
 
     def _watch(self, stop: threading.Event) -> None:

@@ -51,8 +51,8 @@ def sync_step(namespace: str, name: str, comparison: Comparison | None = None) -
     try:
         if not lock.acquire():
             # Whoever holds it re-queues the operation if it needs more; this retry only
-            # covers a request that landed just as they finished.
-            enqueue("sync", namespace, name, countdown=min(poll, 1.0))
+            # covers a request that landed just as they finished, so it need not be eager.
+            enqueue("sync", namespace, name, countdown=max(poll, 1.0))
             return
     except LockBusy as exc:
         _log.warning("cannot take the app lock", error=exc.message)

@@ -85,37 +85,6 @@ def _on_process_init(**_: Any) -> None:
         _log.warning("could not build the engine in the worker process", error=str(exc))
 
 
-def _survive_broker_loss() -> None:
-    """Celery 5.7.0 kills the worker when the Redis broker connection drops while the worker
-    holds a countdown message, which a sync worker nearly always does ("Unrecoverable error:
-    AttributeError: 'NoneType' object has no attribute 'hostname'"). Its handler of the lost
-    connection `collect()`s it, which detaches the transport but cannot close the consuming
-    channel (the channel's pending BRPOP read fails), and then, new in 5.7, `close()`s it: the
-    channel then drops its Redis pools and restores its unacknowledged messages through the
-    detached transport, which raises; and should the worker get past that, acknowledging a
-    task that was running then raises the same. Celery 5.6 only collected the broken
-    connection, and so do we: its `close()` is made a no-op (the old connection is dropped
-    right after anyway). Unacknowledged messages come back after the visibility timeout, and
-    the sweep resumes every operation from the Applications."""
-    from celery.worker.consumer.consumer import Consumer
-
-    original = Consumer.on_connection_error_after_connected
-    if getattr(original, "_gitops_tasks", False):
-        return
-
-    def on_connection_error_after_connected(self: Any, exc: Exception) -> None:
-        if self.connection is not None:
-            self.connection.close = _keep_open  # shadows the method on this instance only
-        original(self, exc)
-
-    on_connection_error_after_connected._gitops_tasks = True  # type: ignore[attr-defined]
-    Consumer.on_connection_error_after_connected = on_connection_error_after_connected
-
-
-def _keep_open() -> None:
-    return None
-
-
 def start(settings: Settings, *, queues: Sequence[str] = QUEUES, concurrency: int = 0,
           hostname: str = "", pool: str = "prefork") -> None:
     """Run a worker until it is told to stop (SIGTERM, SIGINT)."""
@@ -129,7 +98,6 @@ def start(settings: Settings, *, queues: Sequence[str] = QUEUES, concurrency: in
     context.set_settings(settings, role=f"worker {hostname}")
     context.set_queues(tuple(queues))
     configure(settings)
-    _survive_broker_loss()
     worker = celery_app.Worker(
         hostname=hostname,
         queues=list(queues),
