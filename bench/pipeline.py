@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import os
 import shutil
@@ -360,6 +361,11 @@ def overhead(bench: Bench, tasks: int) -> None:
     print(f"(5) Celery per task: {queued * 1000:.2f} ms through the queue (1 worker, "
           f"results read back) vs {direct * 1000:.2f} ms called directly: "
           f"{(queued - direct) * 1000:.2f} ms overhead")
+    # The results hold a subscription on the result backend: drop them while Redis still runs,
+    # or their finalisers retry against a stopped server for minutes at exit.
+    del results, r
+    gc.collect()
+    celery_app.close()
     for proc in procs:
         proc.stop()
 
