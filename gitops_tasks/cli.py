@@ -200,6 +200,14 @@ def _cmd_beat(args: argparse.Namespace) -> int:
     return run(settings_mod.load(), watch=not args.no_watch)
 
 
+def _cmd_webhook(args: argparse.Namespace) -> int:
+    """The push receiver (see `scheduler.webhook`)."""
+    from scheduler.main import run_webhook
+
+    return run_webhook(settings_mod.load(), host=args.host, port=args.port,
+                       insecure=args.insecure)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gitops-tasks",
@@ -260,6 +268,13 @@ def build_parser() -> argparse.ArgumentParser:
     beat.add_argument("--no-watch", action="store_true",
                       help="sweeps only, no Application watch")
     beat.set_defaults(func=_cmd_beat)
+    webhook = sub.add_parser("webhook", help="run the push receiver: Git webhooks queue a "
+                                             "refresh of exactly the apps a push touched")
+    webhook.add_argument("--port", type=int, default=8080, help="port (default 8080; 0: any)")
+    webhook.add_argument("--host", default="0.0.0.0", help="address (default 0.0.0.0)")
+    webhook.add_argument("--insecure", action="store_true",
+                         help="accept unsigned pushes from providers that have no secret")
+    webhook.set_defaults(func=_cmd_webhook)
     return parser
 
 
@@ -271,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from .log import configure
 
-    if args.command not in ("worker", "beat"):  # those configure logging from the settings
+    if args.command not in ("worker", "beat", "webhook"):  # they configure logging themselves
         configure(level="WARNING")
     try:
         return int(args.func(args))

@@ -132,6 +132,38 @@ class LogSettings:
 
 
 @dataclass(frozen=True)
+class WebhookSecrets:
+    """What each provider's requests are checked against; "" = not configured. Never shown."""
+    github: str = field(default="", repr=False)
+    gitlab: str = field(default="", repr=False)
+    bitbucket_uuid: str = field(default="", repr=False)
+    bitbucket_server: str = field(default="", repr=False)
+    gitea: str = field(default="", repr=False)
+    gogs: str = field(default="", repr=False)
+    azure_devops_username: str = field(default="", repr=False)
+    azure_devops_password: str = field(default="", repr=False)
+
+    def any(self) -> bool:
+        return any((self.github, self.gitlab, self.bitbucket_uuid, self.bitbucket_server,
+                    self.gitea, self.gogs, self.azure_devops_password))
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    secrets: WebhookSecrets = field(default_factory=WebhookSecrets)
+    # Bodies above this are refused (413) from their Content-Length, or once this much was read.
+    max_payload_bytes: int = 10 * 1024 * 1024
+    # A Secret in the control namespace whose keys (github.secret, gitlab.secret, ...) add to or
+    # replace the variables; re-read every `secret_refresh` seconds, so rotation needs no restart.
+    secret_name: str = "gitops-tasks-webhook"
+    secret_refresh: float = 30.0
+    # How long a delivery id is remembered (a provider's redelivery of it is acknowledged only).
+    delivery_ttl: float = 86400.0
+    # Applications are listed at most this often (a storm of pushes shares one list).
+    apps_cache: float = 2.0
+
+
+@dataclass(frozen=True)
 class Settings:
     git: GitSettings = field(default_factory=GitSettings)
     cluster: ClusterSettings = field(default_factory=ClusterSettings)
@@ -141,6 +173,7 @@ class Settings:
     reconcile: ReconcileSettings = field(default_factory=ReconcileSettings)
     tasks: TaskSettings = field(default_factory=TaskSettings)
     log: LogSettings = field(default_factory=LogSettings)
+    webhook: WebhookSettings = field(default_factory=WebhookSettings)
 
 
 LOG_FORMATS = ("json", "console")
@@ -426,6 +459,42 @@ def _log(env: _Env) -> LogSettings:
     )
 
 
+def _webhook(env: _Env) -> WebhookSettings:
+    d = WebhookSettings()
+
+    def secret(name: str, default: str = "") -> str:
+        return env.raw(name) or default
+
+    gitea = secret("WEBHOOK_GITEA_SECRET")
+    secrets = WebhookSecrets(
+        github=secret("WEBHOOK_GITHUB_SECRET"),
+        gitlab=secret("WEBHOOK_GITLAB_SECRET"),
+        bitbucket_uuid=secret("WEBHOOK_BITBUCKET_UUID"),
+        bitbucket_server=secret("WEBHOOK_BITBUCKET_SERVER_SECRET"),
+        gitea=gitea,
+        # Gogs signs as Gitea does; one secret serves both unless Gogs has its own.
+        gogs=secret("WEBHOOK_GOGS_SECRET", gitea),
+        azure_devops_username=secret("WEBHOOK_AZURE_DEVOPS_USERNAME"),
+        azure_devops_password=secret("WEBHOOK_AZURE_DEVOPS_PASSWORD"),
+    )
+    if bool(secrets.azure_devops_username) != bool(secrets.azure_devops_password):
+        # Named without its value: one of the two is a password.
+        missing, given = (("PASSWORD", "USERNAME") if secrets.azure_devops_username
+                          else ("USERNAME", "PASSWORD"))
+        env.problems.append(f"{_PREFIX}WEBHOOK_AZURE_DEVOPS_{given} is set: expected "
+                            f"{_PREFIX}WEBHOOK_AZURE_DEVOPS_{missing} too (basic auth)")
+    return WebhookSettings(
+        secrets=secrets,
+        max_payload_bytes=env.integer("WEBHOOK_MAX_PAYLOAD_BYTES", d.max_payload_bytes,
+                                      minimum=1024),
+        secret_name=env.parse("WEBHOOK_SECRET_NAME", d.secret_name, _namespace,
+                              "a Secret name (a DNS-1123 label)"),
+        secret_refresh=env.seconds("WEBHOOK_SECRET_REFRESH", d.secret_refresh),
+        delivery_ttl=env.seconds("WEBHOOK_DELIVERY_TTL", d.delivery_ttl),
+        apps_cache=env.seconds("WEBHOOK_APPS_CACHE", d.apps_cache, zero=True),
+    )
+
+
 def load(env: Mapping[str, str] | None = None) -> Settings:
     """Settings from `env` (default: the process environment). Raises `SettingsError` naming
     every invalid variable."""
@@ -442,6 +511,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         reconcile=_reconcile(reader),
         tasks=_tasks(reader),
         log=_log(reader),
+        webhook=_webhook(reader),
     )
     if reader.problems:
         raise SettingsError(reader.problems)

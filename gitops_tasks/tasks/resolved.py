@@ -13,6 +13,11 @@ from ..source import normalize_repo_url
 from .context import runtime
 
 RESOLVED_KEY = "gitops:resolved:{repo}:{revision}"
+# What a webhook said was pushed. It wins over what a sweep or a refresh resolved: one of those
+# that listed the refs just before the push could otherwise publish the previous commit after
+# the webhook's, and the refresh the push queued would sync that.
+PUSHED_KEY = "gitops:pushed:{repo}:{revision}"
+PUSHED_TTL_SECONDS = 60
 # What a sweep resolved serves the refreshes it queues; what a refresh resolved serves the
 # other refreshes of that repo for a few seconds (a burst of new apps, a cold start).
 TTL_SECONDS = 60
@@ -21,9 +26,9 @@ REFRESH_TTL_SECONDS = 10
 _log = get_logger(component="resolved")
 
 
-def _key(repo_url: str, revision: str) -> str:
+def _key(repo_url: str, revision: str, template: str = RESOLVED_KEY) -> str:
     repo = hashlib.sha256(normalize_repo_url(repo_url).encode()).hexdigest()[:16]
-    return RESOLVED_KEY.format(repo=repo, revision=revision)
+    return template.format(repo=repo, revision=revision)
 
 
 def publish(shas: dict[tuple[str, str], str], ttl: int = TTL_SECONDS) -> None:
@@ -40,14 +45,28 @@ def publish(shas: dict[tuple[str, str], str], ttl: int = TTL_SECONDS) -> None:
         _log.warning("could not share resolved revisions", error=str(exc))
 
 
+def publish_pushed(shas: dict[tuple[str, str], str], ttl: int = PUSHED_TTL_SECONDS) -> None:
+    """{(repo URL, targetRevision): commit} a webhook reported pushed. Raises RedisError: the
+    receiver must not acknowledge a push it could not record."""
+    client = runtime().redis
+    if client is None or not shas:
+        return
+    pipe = client.pipeline(transaction=False)
+    for (repo, revision), sha in shas.items():
+        pipe.set(_key(repo, revision, PUSHED_KEY), sha, ex=ttl)
+    pipe.execute()
+
+
 def resolved_sha(repo_url: str, revision: str) -> str | None:
     client = runtime().redis
     if client is None:
         return None
     try:
-        value = client.get(_key(repo_url, revision))
+        pushed, resolved = client.mget([_key(repo_url, revision, PUSHED_KEY),
+                                        _key(repo_url, revision)])
     except redis.RedisError:
         return None
+    value = pushed if pushed is not None else resolved
     if value is None:
         return None
     return value.decode() if isinstance(value, bytes) else str(value)
