@@ -74,7 +74,8 @@ async def _serve(app: Any, host: str, port: int) -> None:
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     # The bound address (port 0 asks the kernel for one).
-    _log.info("webhook receiver listening", addresses=[list(a)[:2] for a in runner.addresses])
+    get_logger(component="webhook").info(
+        "webhook receiver listening", addresses=[list(a)[:2] for a in runner.addresses])
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
