@@ -13,9 +13,12 @@ from ..source import normalize_repo_url
 from .context import runtime
 
 RESOLVED_KEY = "gitops:resolved:{repo}:{revision}"
-# What a webhook said was pushed. It wins over what a sweep or a refresh resolved: one of those
-# that listed the refs just before the push could otherwise publish the previous commit after
-# the webhook's, and the refresh the push queued would sync that.
+# A webhook saw a push to (repo, revision) lately (the value: the commit it named). While it
+# lives, refreshes ignore the shared resolutions and ask the remote themselves: a sweep that
+# listed the refs just before the push may publish the previous commit after the webhook came,
+# and the refresh the push queued would sync that. Nor is the pushed commit itself used:
+# providers deliver concurrently and out of order, so the last delivery to arrive may name an
+# older commit than one before it; the remote's ref is the newest.
 PUSHED_KEY = "gitops:pushed:{repo}:{revision}"
 PUSHED_TTL_SECONDS = 60
 # What a sweep resolved serves the refreshes it queues; what a refresh resolved serves the
@@ -46,8 +49,8 @@ def publish(shas: dict[tuple[str, str], str], ttl: int = TTL_SECONDS) -> None:
 
 
 def publish_pushed(shas: dict[tuple[str, str], str], ttl: int = PUSHED_TTL_SECONDS) -> None:
-    """{(repo URL, targetRevision): commit} a webhook reported pushed. Raises RedisError: the
-    receiver must not acknowledge a push it could not record."""
+    """{(repo URL, targetRevision): commit} a webhook reported pushed (see PUSHED_KEY). Raises
+    RedisError: the receiver must not acknowledge a push it could not record."""
     client = runtime().redis
     if client is None or not shas:
         return
@@ -66,7 +69,6 @@ def resolved_sha(repo_url: str, revision: str) -> str | None:
                                         _key(repo_url, revision)])
     except redis.RedisError:
         return None
-    value = pushed if pushed is not None else resolved
-    if value is None:
+    if pushed is not None or resolved is None:
         return None
-    return value.decode() if isinstance(value, bytes) else str(value)
+    return resolved.decode() if isinstance(resolved, bytes) else str(resolved)
