@@ -211,14 +211,22 @@ class Stack:
 
     def webhook(self, name: str = "webhook", *args: str, **env: str) -> tuple[Proc, str]:
         """A `gitops-tasks webhook` process on a free port: (process, base URL)."""
+        import socket
+
         from tests.source.gitservers import free_port
 
         port = free_port()
         proc = Proc(name, [CLI, "webhook", "--host", "127.0.0.1", "--port", str(port), *args],
                     {**self.env, **env}, self.tmp / f"{name}.log")
         self.procs.append(proc)
-        wait_for(lambda: "listening" in proc.log() or not proc.alive, 30,
-                 what=f"receiver {name} listening")
+
+        def listening() -> bool:
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+            except OSError:
+                return not proc.alive
+            return True
+        wait_for(listening, 30, what=f"receiver {name} listening")
         assert proc.alive, proc.log()
         return proc, f"http://127.0.0.1:{port}"
 
