@@ -208,6 +208,17 @@ def _cmd_webhook(args: argparse.Namespace) -> int:
                        insecure=args.insecure)
 
 
+def _cmd_flower(args: argparse.Namespace) -> int:
+    """Flower, the Celery console, on our broker (see `gitops_tasks.tasks.flower`)."""
+    from .log import configure as configure_logging
+    from .tasks.flower import start
+
+    settings = settings_mod.load()
+    configure_logging(settings.log)
+    start(settings, port=args.port, address=args.address)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gitops-tasks",
@@ -275,6 +286,11 @@ def build_parser() -> argparse.ArgumentParser:
     webhook.add_argument("--insecure", action="store_true",
                          help="accept unsigned pushes from providers that have no secret")
     webhook.set_defaults(func=_cmd_webhook)
+    flower = sub.add_parser("flower", help="run Flower, the Celery console, on the broker "
+                                           "(basic auth from $GITOPS_TASKS_FLOWER_BASIC_AUTH)")
+    flower.add_argument("--port", type=int, default=5555, help="port (default 5555)")
+    flower.add_argument("--address", default="0.0.0.0", help="address (default 0.0.0.0)")
+    flower.set_defaults(func=_cmd_flower)
     return parser
 
 
@@ -286,7 +302,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from .log import configure
 
-    if args.command not in ("worker", "beat", "webhook"):  # they configure logging themselves
+    # The services configure logging from the settings themselves.
+    if args.command not in ("worker", "beat", "webhook", "flower"):
         configure(level="WARNING")
     try:
         return int(args.func(args))

@@ -164,6 +164,12 @@ class WebhookSettings:
 
 
 @dataclass(frozen=True)
+class FlowerSettings:
+    # "user:password" (several separated by ","): Flower asks for it; "" = no auth.
+    basic_auth: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
 class Settings:
     git: GitSettings = field(default_factory=GitSettings)
     cluster: ClusterSettings = field(default_factory=ClusterSettings)
@@ -174,6 +180,7 @@ class Settings:
     tasks: TaskSettings = field(default_factory=TaskSettings)
     log: LogSettings = field(default_factory=LogSettings)
     webhook: WebhookSettings = field(default_factory=WebhookSettings)
+    flower: FlowerSettings = field(default_factory=FlowerSettings)
 
 
 LOG_FORMATS = ("json", "console")
@@ -495,6 +502,18 @@ def _webhook(env: _Env) -> WebhookSettings:
     )
 
 
+def _flower(env: _Env) -> FlowerSettings:
+    text = env.raw("FLOWER_BASIC_AUTH") or ""
+    pairs = [pair.strip() for pair in text.split(",")] if text else []
+    if any(not user or not password for user, _, password in
+           (pair.partition(":") for pair in pairs)):
+        # Named without its value: it holds passwords.
+        env.problems.append(f"{_PREFIX}FLOWER_BASIC_AUTH: expected user:password (several "
+                            "separated by ',')")
+        return FlowerSettings()
+    return FlowerSettings(basic_auth=",".join(pairs))
+
+
 def load(env: Mapping[str, str] | None = None) -> Settings:
     """Settings from `env` (default: the process environment). Raises `SettingsError` naming
     every invalid variable."""
@@ -512,6 +531,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         tasks=_tasks(reader),
         log=_log(reader),
         webhook=_webhook(reader),
+        flower=_flower(reader),
     )
     if reader.problems:
         raise SettingsError(reader.problems)

@@ -250,3 +250,24 @@ def test_the_cli_reports_a_bad_setting_in_one_line_and_exits_2(tmp_path: Path) -
     assert "GITOPS_TASKS_REDIS_URL='http://***@r'" in lines[0]
     assert "secret" not in lines[0]
     assert result.stdout == ""
+
+
+def test_webhook_and_flower_settings_never_show_their_secrets() -> None:
+    from gitops_tasks.settings import load as load_env
+
+    s = load_env({"GITOPS_TASKS_WEBHOOK_GITHUB_SECRET": "gh-very-secret",
+                  "GITOPS_TASKS_WEBHOOK_GITEA_SECRET": "tea",
+                  "GITOPS_TASKS_FLOWER_BASIC_AUTH": "ops:pw1, dev:pw2"})
+    assert s.webhook.secrets.github == "gh-very-secret"
+    assert s.webhook.secrets.gogs == "tea"  # Gogs signs like Gitea: one secret for both
+    assert s.flower.basic_auth == "ops:pw1,dev:pw2"
+    assert "gh-very-secret" not in repr(s) and "pw1" not in repr(s)
+    with pytest.raises(SettingsError) as exc:
+        load_env({"GITOPS_TASKS_FLOWER_BASIC_AUTH": "ops-without-password",
+                  "GITOPS_TASKS_WEBHOOK_AZURE_DEVOPS_PASSWORD": "az-secret",
+                  "GITOPS_TASKS_WEBHOOK_MAX_PAYLOAD_BYTES": "lots"})
+    message = str(exc.value)
+    assert "GITOPS_TASKS_FLOWER_BASIC_AUTH: expected user:password" in message
+    assert "GITOPS_TASKS_WEBHOOK_AZURE_DEVOPS_USERNAME too" in message
+    assert "GITOPS_TASKS_WEBHOOK_MAX_PAYLOAD_BYTES='lots'" in message
+    assert "ops-without-password" not in message and "az-secret" not in message
