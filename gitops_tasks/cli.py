@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
+import shutil
 import sys
 from collections.abc import Callable, Iterator
 from importlib.metadata import version
@@ -182,6 +184,10 @@ def _cmd_rollback(args: argparse.Namespace) -> int:
 
 def _cmd_worker(args: argparse.Namespace) -> int:
     """The consumer: a Celery worker on the chosen queues (see `workers`)."""
+    from . import metrics
+
+    # Before the task modules are imported: the pool's children write their samples there.
+    metrics_dir = metrics.enable_multiprocess(os.environ.get(metrics.MULTIPROC_ENV))
     from workers.main import run
 
     queues = [q.strip() for q in args.queues.split(",") if q.strip()]
@@ -191,6 +197,8 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     except ValueError as exc:  # an unknown queue, a bad option
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def _cmd_beat(args: argparse.Namespace) -> int:

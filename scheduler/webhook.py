@@ -16,7 +16,7 @@ import base64
 import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -24,8 +24,10 @@ import redis
 from aiohttp import web
 from kombu.exceptions import OperationalError
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from gitops_tasks import metrics as engine_metrics
 from gitops_tasks.errors import GitOpsError, TransientError
 from gitops_tasks.log import get_logger
 from gitops_tasks.runtime import Runtime
@@ -159,6 +161,68 @@ class AppIndex:
             return self._targets
 
 
+QUEUE_NAMES = ("refresh", "sync")
+
+
+class StateCollector:
+    """Cluster-wide families computed at scrape time: one `gitops_tasks_app_info` series per
+    Application (Argo CD's `argocd_app_info`), and the queues' depth in the broker."""
+
+    def __init__(self, index: AppIndex, runtime: Runtime) -> None:
+        self.index = index
+        self.runtime = runtime
+
+    def describe(self) -> list[Any]:
+        return []  # collected only on scrape: registering must not list anything
+
+    def collect(self) -> Iterator[Any]:
+        info = GaugeMetricFamily(
+            "gitops_tasks_app_info", "One series per Application: its sync status and health",
+            labels=["namespace", "name", "project", "repo", "dest_server", "dest_namespace",
+                    "sync_status", "health_status", "operation_phase", "autosync"])
+        try:
+            apps = self.index.targets()
+        except GitOpsError as exc:
+            _log.warning("metrics: cannot list Applications", error=str(exc))
+            apps = []
+        for target, obj in apps:
+            spec = obj.get("spec") or {}
+            status = obj.get("status") or {}
+            dest = spec.get("destination") or {}
+            policy = spec.get("syncPolicy") or {}
+            info.add_metric([
+                target.namespace, target.name, str(spec.get("project") or "default"),
+                str((spec.get("source") or {}).get("repoURL", "")),
+                str(dest.get("server") or dest.get("name") or ""),
+                str(dest.get("namespace") or ""),
+                str((status.get("sync") or {}).get("status") or "Unknown"),
+                str((status.get("health") or {}).get("status") or "Unknown"),
+                str((status.get("operationState") or {}).get("phase") or ""),
+                "true" if policy.get("automated") is not None else "false"], 1.0)
+        yield info
+        queued = GaugeMetricFamily("gitops_tasks_queue_length",
+                                   "Messages waiting in each queue", labels=["queue"])
+        reserved = GaugeMetricFamily(
+            "gitops_tasks_queue_reserved",
+            "Messages workers took and have not acknowledged (running, or held for a "
+            "countdown)")
+        try:
+            assert self.runtime.redis is not None
+            pipe = self.runtime.redis.pipeline(transaction=False)
+            for name in QUEUE_NAMES:
+                pipe.llen(name)
+            pipe.hlen("unacked")
+            *lengths, unacked = pipe.execute()
+        except (redis.RedisError, OSError) as exc:
+            _log.warning("metrics: cannot read the queues", error=str(exc))
+            return
+        for name, length in zip(QUEUE_NAMES, lengths, strict=True):
+            queued.add_metric([name], float(length))
+        reserved.add_metric([], float(unacked))
+        yield queued
+        yield reserved
+
+
 class Receiver:
     def __init__(self, settings: WebhookSettings, runtime: Runtime, producers: Producers, *,
                  insecure: bool = False, metrics: Metrics | None = None) -> None:
@@ -169,6 +233,7 @@ class Receiver:
         self.metrics = metrics or Metrics()
         self.secrets = Secrets(settings, runtime)
         self.index = AppIndex(runtime, settings.apps_cache)
+        self.metrics.registry.register(StateCollector(self.index, runtime))
 
     # ------------------------------------------------------------------ HTTP
 
@@ -203,8 +268,10 @@ class Receiver:
         return problems
 
     async def metrics_page(self, request: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(self.metrics.registry),
-                            headers={"Content-Type": CONTENT_TYPE_LATEST})
+        # The cluster-wide families read Redis and the Application list: not on the loop.
+        body = await asyncio.to_thread(
+            lambda: generate_latest(self.metrics.registry) + engine_metrics.render())
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def webhook(self, request: web.Request) -> web.Response:
         started = time.monotonic()

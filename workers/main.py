@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from gitops_tasks import metrics
 from gitops_tasks.log import configure as configure_logging
 from gitops_tasks.log import get_logger
 from gitops_tasks.settings import Settings
@@ -26,7 +27,8 @@ def run(settings: Settings, *, queues: Sequence[str], concurrency: int = 0,
     server = None
     if port:
         server = serve(port, lambda: worker.liveness.alive(MAX_SILENCE),
-                       lambda: worker.liveness.ready and not worker.liveness.stopping)
+                       lambda: worker.liveness.ready and not worker.liveness.stopping,
+                       metrics=metrics.render)
         _log.info("probe listening", port=server.server_address[1])
     try:
         worker.start(settings, queues=queues, concurrency=concurrency, hostname=hostname)

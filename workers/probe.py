@@ -2,7 +2,8 @@
 
 `GET /healthz`: 200 while the worker's consumer sends heartbeats (its event loop runs), 503
 once it went silent; `GET /readyz`: 200 once the worker consumes its queues, 503 while it
-starts or shuts down. Served by a thread of the worker's main process.
+starts or shuts down; `GET /metrics`: Prometheus metrics of every process of the worker.
+Served by a thread of the worker's main process.
 """
 
 from __future__ import annotations
@@ -11,13 +12,25 @@ import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
 
 def serve(port: int, alive: Callable[[], bool], ready: Callable[[], bool],
-          host: str = "0.0.0.0") -> ThreadingHTTPServer:
+          host: str = "0.0.0.0", metrics: Callable[[], bytes] | None = None
+          ) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            path = self.path.split("?", 1)[0]
+            if path == "/metrics" and metrics is not None:
+                body = metrics()
+                self.send_response(200)
+                self.send_header("Content-Type", METRICS_TYPE)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
             checks = {"/healthz": alive, "/livez": alive, "/readyz": ready}
-            check = checks.get(self.path.split("?", 1)[0])
+            check = checks.get(path)
             if check is None:
                 self._answer(404, "not found\n")
             elif check():

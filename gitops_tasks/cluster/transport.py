@@ -21,6 +21,7 @@ from urllib.parse import urlencode
 
 import urllib3
 
+from .. import metrics
 from ..model.resources import ResourceKey
 from . import errors
 from .throttling import Limiter, TokenBucket
@@ -128,10 +129,12 @@ class Transport:
                 preload_content=True,
             )
         except (urllib3.exceptions.HTTPError, OSError) as exc:
+            metrics.kube_request(verb, None)
             raise errors.from_transport(exc, verb=verb, resource=resource,
                                         cluster=self.cluster, server=self.server,
                                         timeout=self.timeout) from exc
         status = int(resp.status)
+        metrics.kube_request(verb, status)
         raw: bytes = resp.data
         if 200 <= status < 300 or status in accept:
             try:

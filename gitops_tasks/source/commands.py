@@ -14,6 +14,7 @@ from pathlib import Path
 
 from git.cmd import Git
 
+from gitops_tasks import metrics
 from gitops_tasks.errors import AuthenticationFailed, RepoUnreachable, SourceError
 from gitops_tasks.source.urls import redact
 
@@ -60,7 +61,9 @@ def run_git(
         env=dict(env) if env else None,
         strip_newline_in_stdout=False,
     )
-    return GitResult(int(status or 0), stdout, stderr)
+    result = GitResult(int(status or 0), stdout, stderr)
+    metrics.git_command(args, result.ok)
+    return result
 
 
 def _last_lines(text: str, count: int = 3) -> str:

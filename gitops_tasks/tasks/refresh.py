@@ -14,6 +14,7 @@ import time
 import uuid
 from typing import Any
 
+from .. import metrics
 from ..comparison import Comparison
 from ..errors import GitOpsError, InvalidApplication, PermanentError, TransientError
 from ..health import HealthStatus
@@ -45,6 +46,7 @@ def refresh(self: Any, namespace: str, name: str, attempt: int = 1, progress: in
 
 
 def refresh_now(namespace: str, name: str, attempt: int = 1, progress: int = 0) -> None:
+    started = time.monotonic()
     rt = runtime()
     seen = SeenStore(rt.redis)
     ident = app_id(namespace, name)
@@ -63,6 +65,7 @@ def refresh_now(namespace: str, name: str, attempt: int = 1, progress: int = 0) 
         app = parse_application(obj)
     except InvalidApplication as exc:
         _record_invalid(name, exc)
+        metrics.refresh_done("invalid", time.monotonic() - started)
         seen.put(ident, error_fingerprint("", spec))
         _clear_refresh_annotation(name, annotations)
         return
@@ -70,13 +73,16 @@ def refresh_now(namespace: str, name: str, attempt: int = 1, progress: int = 0) 
     try:
         done = rt.reconciler.refresh_app(app, sha=sha, hard=hard, obj=obj)
     except TransientError as exc:
+        metrics.refresh_done("error", time.monotonic() - started)
         _retry(namespace, name, attempt, exc)
         return
     except PermanentError as exc:
+        metrics.refresh_done("error", time.monotonic() - started)
         _log.warning("refresh failed", error=str(exc))
         seen.put(ident, error_fingerprint(sha or "", spec))
         _clear_refresh_annotation(name, annotations)
         return
+    metrics.refresh_done("ok", time.monotonic() - started)
     cmp = done.comparison
     bind(revision=cmp.revision)
     if sha is None:

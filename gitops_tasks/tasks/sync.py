@@ -10,10 +10,12 @@ was paused past the TTL (or partitioned from Redis) stops before its next write.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 
+from .. import metrics
 from ..appstore import AppNotFound
 from ..comparison import Comparison
 from ..deletion import Cascade
@@ -45,6 +47,16 @@ def sync(self: Any, namespace: str, name: str) -> None:
 def sync_step(namespace: str, name: str, comparison: Comparison | None = None) -> None:
     """One step of the app's operation. `comparison`: the refresh that just requested it
     compared at that revision a moment ago (see `refresh`): the first step needs no other."""
+    started = time.monotonic()
+    outcome = "error"
+    try:
+        outcome = _sync_step(namespace, name, comparison)
+    finally:
+        metrics.sync_step_done(outcome, time.monotonic() - started)
+
+
+def _sync_step(namespace: str, name: str, comparison: Comparison | None) -> str:
+    """The step; returns what became of it (the metrics' `outcome`)."""
     rt = runtime()
     poll = settings().tasks.sync_poll_interval
     lock = _lock(namespace, name)
@@ -52,41 +64,45 @@ def sync_step(namespace: str, name: str, comparison: Comparison | None = None) -
         if not lock.acquire():
             # Whoever holds it re-queues the operation if it needs more; this retry only
             # covers a request that landed just as they finished, so it need not be eager.
+            metrics.lock_busy()
             enqueue("sync", namespace, name, countdown=max(poll, 1.0))
-            return
+            return "busy"
     except LockBusy as exc:
         _log.warning("cannot take the app lock", error=exc.message)
+        metrics.lock_busy()
         enqueue("sync", namespace, name, countdown=poll)
-        return
+        return "busy"
     try:
         with lock.holding():
             bind(lock_epoch=lock.epoch)
             # Read under the lock: what the previous holder wrote is in it.
             obj = rt.apps.get(name)
             if obj is None:
-                return
+                return "stopped"
             if (obj.get("metadata") or {}).get("deletionTimestamp"):
                 enqueue("prune", namespace, name)
-                return
+                return "stopped"
             try:
                 app = parse_application(obj)
             except InvalidApplication as exc:
                 _fail_invalid(obj, exc, lock.check)
-                return
+                metrics.sync_finished(st.ERROR_PHASE)
+                return "finished"
             store = ClusterState(rt.apps, app, lock.check, obj=obj)
             outcome = rt.reconciler.stepper.step(app, store, fence=lock.check,
                                                  comparison=comparison)
     except LockLost as exc:
         _log.warning("lost the app lock; stopped before the next write", reason=exc.reason)
+        metrics.lock_lost()
         enqueue("sync", namespace, name, countdown=poll)
-        return
+        return "lost"
     except SoftTimeLimitExceeded:
         _log.warning("sync step ran past its soft time limit; continuing in a new step")
         enqueue("sync", namespace, name, countdown=poll)
-        return
+        return "timeout"
     except (AppNotFound, OperationInProgress) as exc:
         _log.info("sync step stopped", reason=exc.message)
-        return
+        return "stopped"
     if outcome.state is not None:
         bind(operation=outcome.state.operation.id, revision=outcome.state.revision)
     _log.info("sync step", phase=outcome.state.phase if outcome.state else None,
@@ -96,7 +112,8 @@ def sync_step(namespace: str, name: str, comparison: Comparison | None = None) -
         enqueue("sync", namespace, name, countdown=outcome.requeue_after)
     state = outcome.state
     if state is None or not state.completed or outcome.requeue_after is not None:
-        return
+        return "continued" if outcome.requeue_after is not None else "idle"
+    metrics.sync_finished(state.phase)
     if state.succeeded and outcome.comparison is not None and not state.operation.sync.dry_run:
         # The last step recorded the post-sync status itself; the sweep needs its
         # fingerprint, and an app still rolling out a follow-up refresh.
@@ -105,6 +122,7 @@ def sync_step(namespace: str, name: str, comparison: Comparison | None = None) -
         follow_progress(namespace, name, outcome.comparison.health.status, 0)
     else:
         enqueue("refresh", namespace, name)  # what a failed (or dry-run) sync left
+    return "finished"
 
 
 def _lock(namespace: str, name: str) -> AppLock:

@@ -10,6 +10,7 @@ its operations as soon as their locks expire.
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -18,6 +19,7 @@ from typing import Any
 
 from celery import signals
 
+from .. import metrics
 from ..log import configure as configure_logging
 from ..log import get_logger
 from ..settings import Settings
@@ -83,6 +85,12 @@ def _on_process_init(**_: Any) -> None:
         context.runtime()
     except Exception as exc:  # the first task will try again, and say why
         _log.warning("could not build the engine in the worker process", error=str(exc))
+
+
+@signals.worker_process_shutdown.connect
+def _on_process_shutdown(pid: int | None = None, **_: Any) -> None:
+    # Its live gauges (none yet) leave with it; its counters stay summed in.
+    metrics.process_exited(pid or os.getpid())
 
 
 def start(settings: Settings, *, queues: Sequence[str] = QUEUES, concurrency: int = 0,

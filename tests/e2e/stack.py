@@ -194,9 +194,10 @@ class Stack:
     # ------------------------------------------------------------------ processes
 
     def worker(self, name: str = "w1", *, queues: str = "refresh,sync", concurrency: int = 1,
-               **env: str) -> Proc:
+               probe_port: int = 0, **env: str) -> Proc:
+        """A worker; `probe_port` 0: without its probe and metrics server."""
         proc = Proc(name, [CLI, "worker", "--queues", queues, "--concurrency", str(concurrency),
-                           "--probe-port", "0", "--hostname", f"{name}@{self.id}"],
+                           "--probe-port", str(probe_port), "--hostname", f"{name}@{self.id}"],
                     {**self.env, **env}, self.tmp / f"{name}.log")
         self.procs.append(proc)
         wait_for(lambda: "ready" in proc.log() or not proc.alive, 30,
