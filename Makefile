@@ -41,6 +41,7 @@ bench: install
 	$(BIN)/python bench/render.py
 	$(BIN)/python bench/reconcile.py
 	$(BIN)/python bench/pipeline.py
+	$(BIN)/python bench/webhook.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info

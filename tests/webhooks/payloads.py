@@ -228,7 +228,7 @@ def azure_devops(*, org: str, project: str, repo: str, ref: str, before: str, af
     body = json.dumps(payload).encode()
     headers = {"Content-Type": "application/json; charset=utf-8",
                "X-Vss-ActivityId": str(uuid.uuid4()),
-               "X-Vss-SubscriptionId": payload["subscriptionId"]}
+               "X-Vss-SubscriptionId": str(payload["subscriptionId"])}
     if username is not None and password is not None:
         token = base64.b64encode(f"{username}:{password}".encode()).decode()
         headers["Authorization"] = f"Basic {token}"
