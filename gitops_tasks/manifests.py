@@ -17,6 +17,7 @@ from .log import get_logger
 from .model import Application
 from .render import RenderContext, render
 from .render.cache import RenderCache, cache_key
+from .render.inputs import input_paths, kind_of
 from .settings import RenderSettings
 from .source import GitMirrors, normalize_repo_url, redact, resolve_app_path
 
@@ -69,6 +70,15 @@ class ManifestSource:
         cached = None if fresh else self.cache.get(key)
         if cached is not None:
             return Rendered(sha, cached, True)
+        # A new commit: if it changed none of the files this render reads, an earlier commit's
+        # render is this one's too.
+        inputs = self._inputs_key(app, sha)
+        cached = None if fresh or inputs is None else self.cache.get(inputs)
+        if cached is not None:
+            self.cache.put(key, cached)
+            _log.debug("render reused: the commit changed none of its inputs", app=app.name,
+                       revision=sha)
+            return Rendered(sha, cached, True)
         try:
             tree = self.mirrors.export(source.repo_url, sha, app=app.name)
             resolve_app_path(tree, source.path, app=app.name)
@@ -86,6 +96,8 @@ class ManifestSource:
         except GitOpsError as exc:
             raise exc.for_app(app.name) from exc
         self.cache.put(key, objects)
+        if inputs is not None:
+            self.cache.put(inputs, objects)
         _log.info(
             "rendered",
             app=app.name,
@@ -94,3 +106,26 @@ class ManifestSource:
             seconds=round(time.perf_counter() - started, 3),
         )
         return Rendered(sha, objects, False)
+
+    def _inputs_key(self, app: Application, sha: str) -> str | None:
+        """The render cache key by the content of what the render reads (see
+        `render.inputs`), or None when that is unknown or there is no cache to ask."""
+        if self.cache.client is None:
+            return None
+        source = app.source
+
+        def read(paths: list[str]) -> dict[str, bytes | None]:
+            return self.mirrors.read_files(source.repo_url, sha, paths, app=app.name)
+
+        try:
+            paths = input_paths(source, kind_of(source, read), read)
+            content = None if paths is None else self.mirrors.content_id(
+                source.repo_url, sha, paths, app=app.name)
+        except GitOpsError as exc:
+            _log.debug("render inputs unknown; keyed by the commit", app=app.name,
+                       error=str(exc))
+            return None
+        if content is None:
+            return None
+        return cache_key(normalize_repo_url(source.repo_url), f"inputs-{content}", source,
+                         app.name, app.destination.namespace)

@@ -145,3 +145,46 @@ def test_credentials_come_from_labelled_secrets(
                                       credentials=creds))
     with pytest.raises(errors.AuthenticationFailed):
         fresh.manifests(application(url))
+
+
+def test_a_commit_that_touches_none_of_an_apps_inputs_costs_it_no_render(
+        tmp_path: Path, redis_client: Any) -> None:
+    """The render cache is keyed by the content of what the render reads: the app's path and,
+    for Kustomize, the bases it references outside it. Other apps' commits cost no export and
+    no render; a change in its base does."""
+    repo = Origin(tmp_path / "served", tmp_path / "work", "mono")
+    cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {n}}}\ndata: {{v: '{v}'}}\n"
+    repo.commit({
+        "apps/web/kustomization.yaml": "resources: [../../base/web, extra.yaml]\n",
+        "apps/web/extra.yaml": cm.format(n="extra", v=0),
+        "base/web/kustomization.yaml": "resources: [cm.yaml]\n",
+        "base/web/cm.yaml": cm.format(n="base", v=0),
+        "apps/api/cm.yaml": cm.format(n="api", v=0),
+    })
+    redis_client.flushdb()
+    mirrors = GitMirrors(GitSettings(cache_dir=tmp_path / "cache"))
+    source = ManifestSource(mirrors, RenderCache(redis_client))
+    web = application(repo.file_url, name="web", path="apps/web")
+    first = source.manifests(web)
+    assert not first.cached
+    assert {o["metadata"]["name"] for o in first.manifests} == {"extra", "base"}
+    exports = mirrors.stats.exports
+    # Another app's file changes: a new commit, and web's render is the cached one.
+    repo.commit({"apps/api/cm.yaml": cm.format(n="api", v=1)})
+    second = source.manifests(web)
+    assert second.revision != first.revision
+    assert second.cached and second.manifests == first.manifests
+    assert mirrors.stats.exports == exports, "no export of the new commit"
+    # Its base outside its path changes: rendered again.
+    repo.commit({"base/web/cm.yaml": cm.format(n="base", v=2)})
+    third = source.manifests(web)
+    assert not third.cached
+    assert next(o for o in third.manifests if o["metadata"]["name"] == "base")["data"] == \
+        {"v": "2"}
+    # A symlink among its inputs: keyed by the commit (its target may be anywhere).
+    repo.symlink("apps/web/link.yaml", "../api/cm.yaml")
+    repo.commit({})
+    fourth = source.manifests(web)
+    repo.commit({"apps/api/cm.yaml": cm.format(n="api", v=3)})
+    fifth = source.manifests(web)
+    assert not fourth.cached and not fifth.cached

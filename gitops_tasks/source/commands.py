@@ -8,6 +8,7 @@ accepts connections and never answers cannot hang a worker.
 from __future__ import annotations
 
 import re
+import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +65,19 @@ def run_git(
     result = GitResult(int(status or 0), stdout, stderr)
     metrics.git_command(args, result.ok)
     return result
+
+
+def run_git_input(args: Sequence[str], stdin: bytes, *, cwd: Path,
+                  timeout: float | None = None) -> tuple[int, bytes]:
+    """`git args...` fed `stdin`, for batch commands (`cat-file --batch`): (exit, stdout)."""
+    try:
+        done = subprocess.run(["git", *args], input=stdin, cwd=cwd, capture_output=True,
+                              timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        metrics.git_command(args, False)
+        return 124, b""
+    metrics.git_command(args, done.returncode == 0)
+    return done.returncode, done.stdout
 
 
 def _last_lines(text: str, count: int = 3) -> str:

@@ -10,6 +10,7 @@ happens only when that commit is not in the mirror yet, so an unchanged remote i
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -23,7 +24,7 @@ from gitops_tasks.errors import (
 )
 from gitops_tasks.log import get_logger
 from gitops_tasks.settings import GitSettings
-from gitops_tasks.source.commands import run_git
+from gitops_tasks.source.commands import run_git, run_git_input
 from gitops_tasks.source.credentials import FROM_URL, RepoCredentials
 from gitops_tasks.source.fetching import FULL_SHA, SHORT_SHA, Mirror, MirrorStats
 from gitops_tasks.source.trees import evict_trees, export_tree, touch_tree
@@ -153,6 +154,56 @@ class GitMirrors:
             raise RepoUnreachable(f"git diff in the mirror of {mirror.shown} failed: "
                                   f"{redact(result.stderr.strip())}", app=app)
         return sorted(p for p in result.stdout.split("\0") if p)
+
+    def read_files(self, repo_url: str, sha: str, paths: Sequence[str], *,
+                   app: str | None = None) -> dict[str, bytes | None]:
+        """The content of each file at commit `sha` (None: no such file), with one git call
+        and no export."""
+        if not paths:
+            return {}
+        mirror = self._mirror(repo_url, app)
+        full = self._commit(mirror, sha, app)
+        stdin = "".join(f"{full}:{p}\n" for p in paths).encode()
+        code, out = run_git_input(["cat-file", "--batch"], stdin, cwd=mirror.path,
+                                  timeout=self.settings.timeout)
+        if code != 0:
+            raise RepoUnreachable(f"git cat-file in the mirror of {mirror.shown} failed",
+                                  app=app)
+        result: dict[str, bytes | None] = {}
+        pos = 0
+        for path in paths:
+            end = out.index(b"\n", pos)
+            header = out[pos:end].split()
+            pos = end + 1
+            if len(header) == 3 and header[1] == b"blob":
+                size = int(header[2])
+                result[path] = out[pos:pos + size]
+                pos += size + 1
+            elif len(header) == 3:  # a tree or other object: its body is there, skip it
+                pos += int(header[2]) + 1
+                result[path] = None
+            else:  # "<name> missing"
+                result[path] = None
+        return result
+
+    def content_id(self, repo_url: str, sha: str, paths: Sequence[str], *,
+                   app: str | None = None) -> str | None:
+        """A digest of every file (path, mode, object id) under `paths` at commit `sha`: the
+        same for two commits exactly when those files are. None when one is a symlink (what it
+        points at may lie outside `paths`)."""
+        mirror = self._mirror(repo_url, app)
+        full = self._commit(mirror, sha, app)
+        spec = [p for p in paths if p]
+        result = run_git(["ls-tree", "-r", "-z", "--full-tree", full,
+                          *(["--", *spec] if spec and len(spec) == len(paths) else [])],
+                         cwd=mirror.path, timeout=self.settings.timeout)
+        if not result.ok:
+            raise RepoUnreachable(f"git ls-tree in the mirror of {mirror.shown} failed: "
+                                  f"{redact(result.stderr.strip())}", app=app)
+        if "\n120000 " in "\n" + result.stdout.replace("\0", "\n"):
+            return None
+        digest = hashlib.sha256("\0".join(paths).encode() + b"\1" + result.stdout.encode())
+        return digest.hexdigest()[:32]
 
     # -- resolution ------------------------------------------------------------------------
 
