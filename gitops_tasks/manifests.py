@@ -125,6 +125,8 @@ class ManifestSource:
             _log.debug("render inputs unknown; keyed by the commit", app=app.name,
                        error=str(exc))
             return None
+        if paths is not None and app.namespace:
+            self.cache.put_inputs(app.namespace, app.name, paths)
         if content is None:
             return None
         return cache_key(normalize_repo_url(source.repo_url), f"inputs-{content}", source,

@@ -30,6 +30,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from gitops_tasks import metrics as engine_metrics
 from gitops_tasks.errors import GitOpsError, TransientError
 from gitops_tasks.log import get_logger
+from gitops_tasks.render.cache import recorded_inputs
 from gitops_tasks.runtime import Runtime
 from gitops_tasks.settings import WebhookSecrets, WebhookSettings
 from gitops_tasks.webhooks import (
@@ -339,6 +340,8 @@ class Receiver:
         return 202, result, {"provider": provider, "delivery": delivery, "apps": apps}
 
     def _refresh(self, provider: str, pushes: list[Push]) -> list[str]:
+        client = self.runtime.redis
+        assert client is not None
         targets = self.index.targets()
         raw = {id(t): obj for t, obj in targets}
         chosen: dict[tuple[str, str], tuple[Target, dict[str, Any], Push]] = {}
@@ -348,8 +351,13 @@ class Receiver:
                 continue
             changed = push.changed if push.changed is not None else \
                 self._changed_from_git(push, matched, raw)
+            # Without an annotation, what the app's last render read counts too (a Kustomize
+            # base outside its path, a Helm value file).
+            read = recorded_inputs(client, [(t.namespace, t.name) for t in matched
+                                            if not t.annotated]) if changed is not None else {}
             for target in matched:
-                if touches(target.paths, changed):
+                paths = (*target.paths, *read.get((target.namespace, target.name), ()))
+                if touches(paths, changed):
                     chosen[(target.namespace, target.name)] = (target, raw[id(target)], push)
         pushed: dict[tuple[str, str], str] = {}
         for _target, obj, push in chosen.values():

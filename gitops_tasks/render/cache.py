@@ -20,6 +20,9 @@ from ..log import get_logger
 from ..model import Source
 
 KEY_PREFIX = "gitops:render:v1:"
+# The repository paths an app's last render read (JSON list): the webhook receiver refreshes
+# the app when a push changes any of them, a Kustomize base outside its path included.
+INPUTS_KEY = "gitops:render-inputs:{namespace}/{name}"
 
 _log = get_logger(component="render-cache")
 
@@ -70,3 +73,32 @@ class RenderCache:
             self.client.set(key, encode(manifests), ex=self.ttl)
         except redis.RedisError as exc:
             _log.warning("render cache unavailable", error=str(exc))
+
+    def put_inputs(self, namespace: str, name: str, paths: list[str]) -> None:
+        if self.client is None:
+            return
+        try:
+            self.client.set(INPUTS_KEY.format(namespace=namespace, name=name),
+                            json.dumps(paths), ex=self.ttl)
+        except redis.RedisError as exc:
+            _log.warning("render cache unavailable", error=str(exc))
+
+
+def recorded_inputs(client: redis.Redis, apps: list[tuple[str, str]]
+                    ) -> dict[tuple[str, str], list[str]]:
+    """{(namespace, name): paths} of the apps whose last render recorded its inputs (one
+    round trip). Raises RedisError."""
+    if not apps:
+        return {}
+    values = client.mget([INPUTS_KEY.format(namespace=ns, name=n) for ns, n in apps])
+    out: dict[tuple[str, str], list[str]] = {}
+    for app, raw in zip(apps, values, strict=True):
+        if raw is None:
+            continue
+        try:
+            paths = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(paths, list) and all(isinstance(p, str) for p in paths):
+            out[app] = paths
+    return out

@@ -25,6 +25,7 @@ class Target:
     repo: str             # normalized repoURL
     target_revision: str
     paths: tuple[str, ...]  # repo-relative directories ("" is the whole repository)
+    annotated: bool = False  # paths from a refresh-paths annotation (they replace all else)
 
 
 def _clean(path: str) -> str:
@@ -71,7 +72,8 @@ def target_of(obj: dict[str, Any]) -> Target | None:
         namespace=str(meta.get("namespace", "")), name=str(meta.get("name", "")),
         repo=_key(source["repoURL"]),
         target_revision=str(source.get("targetRevision") or "HEAD"),
-        paths=_paths(path, annotation if isinstance(annotation, str) else None))
+        paths=_paths(path, annotation if isinstance(annotation, str) else None),
+        annotated=isinstance(annotation, str))
 
 
 def ref_matches(target_revision: str, ref: str, default_branch: str) -> bool:

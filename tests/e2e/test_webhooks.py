@@ -307,3 +307,60 @@ def test_a_storm_of_webhooks_with_a_worker_killed_applies_the_last_commit_once_a
     # Coalesced: far fewer applies than pushes.
     assert len(logged) < 100, len(logged)
     assert elapsed < 10, elapsed
+
+
+def test_a_push_to_a_kustomize_base_outside_the_path_refreshes_the_overlay(
+        stack: Stack, hosted: Hosted) -> None:
+    """The path filter includes what the app's last render read: a base outside its path."""
+    first = hosted.origin.commit({
+        "apps/web/kustomization.yaml": "resources: [../../base/web]\n",
+        "base/web/kustomization.yaml": "resources: [cm.yaml]\n",
+        "base/web/cm.yaml": configmap("web", {"v": "0"}),
+        "apps/api/cm.yaml": configmap("api", {"v": "0"}),
+    })
+    stack.worker()
+    _, base = stack.webhook(**SECRETS)
+    stack.apply_app(app(stack, hosted, "web", "apps/web"))
+    stack.apply_app(app(stack, hosted, "api", "apps/api"))
+    # The first push reaches both (no render recorded yet: each app's own path decides).
+    second = hosted.origin.commit({"apps/web/x.txt": "1", "apps/api/x.txt": "1"})
+    status, body = post(base, delivery("github", hosted, first, second,
+                                       ["apps/web/x.txt", "apps/api/x.txt"]))
+    assert status == 202 and len(body["apps"]) == 2, body
+    wait_for(lambda: stack.synced_healthy("web", second) and stack.synced_healthy("api", second),
+             30, what="both synced")
+    third = hosted.origin.commit({"base/web/cm.yaml": configmap("web", {"v": "1"})})
+    status, body = post(base, delivery("github", hosted, second, third, ["base/web/cm.yaml"]))
+    assert status == 202 and body["apps"] == [f"{stack.control}/web"], body
+    wait_for(lambda: stack.synced_healthy("web", third), 30, what="web synced the base change")
+    live = stack.live("/api/v1/namespaces/{ns}/configmaps", "web")
+    assert live and live["data"] == {"v": "1"}
+    assert revision(stack, "api") == second
+
+
+def test_secrets_from_the_webhook_secret_are_read_and_rotated(stack: Stack,
+                                                               hosted: Hosted) -> None:
+    """No variable: the receiver starts on the Secret gitops-tasks-webhook alone, and a
+    rotated value takes over within the refresh interval, without a restart."""
+    import base64
+    import time
+
+    def secret(value: str) -> None:
+        stack.apply_app({"apiVersion": "v1", "kind": "Secret",
+                         "metadata": {"name": "gitops-tasks-webhook",
+                                      "namespace": stack.control},
+                         "data": {"github.secret": base64.b64encode(value.encode()).decode()}})
+
+    secret("from-the-secret")
+    _, base = stack.webhook(GITOPS_TASKS_WEBHOOK_SECRET_REFRESH="0.5")
+    push = delivery("github", hosted, "a" * 40, "b" * 40, ["x"], secret="from-the-secret")
+    assert post(base, push)[0] == 202
+    secret("rotated")
+    time.sleep(1.0)
+    stale = delivery("github", hosted, "a" * 40, "b" * 40, ["x"], secret="from-the-secret")
+    assert post(base, stale)[0] == 401
+    fresh = delivery("github", hosted, "a" * 40, "b" * 40, ["x"], secret="rotated")
+    assert post(base, fresh)[0] == 202
+    # Other providers have no secret there: refused, not accepted unsigned.
+    gitlab = delivery("gitlab", hosted, "a" * 40, "b" * 40, ["x"], secret="")
+    assert post(base, gitlab)[0] == 401
