@@ -133,19 +133,32 @@ def test_every_provider_push_is_applied_and_forgeries_are_refused(
     assert post(base, bad_ping)[0] == 401
 
 
-def test_bitbucket_cloud_push(stack: Stack, hosted: Hosted) -> None:
-    """Bitbucket Cloud's payload names bitbucket.org, which no test can serve: the app's
-    repoURL is that URL (so it is never synced), and the test checks the match and the
-    X-Hook-UUID check."""
-    stack.worker()
-    _, base = stack.webhook(**SECRETS)
-    obj = stack.app_manifest("bb", "apps/web")
-    obj["spec"]["source"]["repoURL"] = "git@bitbucket.org:acme/deploy.git"
+def test_bitbucket_cloud_push_is_applied(stack: Stack, hosted: Hosted) -> None:
+    """Bitbucket Cloud's payload names bitbucket.org only. The app follows
+    https://bitbucket.org/acme/deploy.git, and the worker's git (through its global config's
+    `url.insteadOf`, the way a mirror is set up) fetches that from the daemon."""
+    gitconfig = stack.tmp / "gitconfig"
+    gitconfig.write_text(f'[url "{hosted.url.rsplit("/acme/", 1)[0]}/"]\n'
+                         "\tinsteadOf = https://bitbucket.org/\n")
+    first = hosted.origin.commit({"apps/web/cm.yaml": configmap("web", {"v": "0"})})
+    stack.worker(GIT_CONFIG_GLOBAL=str(gitconfig))
+    receiver, base = stack.webhook(**SECRETS, GIT_CONFIG_GLOBAL=str(gitconfig))
+    obj = app(stack, hosted, "web", "apps/web")
+    obj["spec"]["source"]["repoURL"] = "https://bitbucket.org/acme/deploy.git"
     stack.apply_app(obj)
-    status, body = post(base, delivery("bitbucket", hosted, "a" * 40, "b" * 40, None))
-    assert status == 202 and body["apps"] == [f"{stack.control}/bb"], body
-    forged = delivery("bitbucket", hosted, "a" * 40, "b" * 40, None, secret="{other}")
+    second = hosted.origin.commit({"apps/web/cm.yaml": configmap("web", {"v": "1"})})
+    forged = delivery("bitbucket", hosted, first, second, None, secret="{other}")
     assert post(base, forged)[0] == 401
+    status, body = post(base, delivery("bitbucket", hosted, first, second, None))
+    assert status == 202 and body["apps"] == [f"{stack.control}/web"], body
+    wait_for(lambda: stack.synced_healthy("web", second), 30, what="bitbucket push applied")
+    live = stack.live("/api/v1/namespaces/{ns}/configmaps", "web")
+    assert live and live["data"] == {"v": "1"}
+    # The changed files came from Git (Bitbucket lists none), not from the fallback.
+    assert "could not list the pushed changes" not in receiver.log()
+    third = hosted.origin.commit({"apps/other/cm.yaml": configmap("other", {"v": "1"})})
+    status, body = post(base, delivery("bitbucket", hosted, second, third, None))
+    assert status == 202 and body["apps"] == [], body
 
 
 def test_a_monorepo_push_refreshes_only_the_apps_whose_paths_changed(
