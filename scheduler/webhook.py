@@ -304,7 +304,14 @@ class Receiver:
         secrets = await asyncio.to_thread(self.secrets.current)
         authenticate(provider, headers, body, secrets, insecure=self.insecure)
         payload = load(provider, body)
-        events = parse(provider, headers, payload)
+        try:
+            events = parse(provider, headers, payload)
+        except WebhookError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            # A shape the parsers did not foresee: the sender's fault, never a 500.
+            raise WebhookError(400, f"{provider} payload not understood: {exc!r}",
+                               provider) from exc
         if all(isinstance(e, Ping) for e in events):
             return 200, "ping", {"provider": provider, "ping": True}
         pushes = [e for e in events if isinstance(e, Push)]
@@ -326,7 +333,10 @@ class Receiver:
                 return 202, "duplicate", {"provider": provider, "delivery": delivery,
                                           "duplicate": True, "apps": []}
             apps = self._refresh(provider, pushes)
-        except (redis.RedisError, OperationalError, TransientError, OSError) as exc:
+        except Exception as exc:  # Redis, the broker, the API server, Git: retry later
+            if not isinstance(exc, redis.RedisError | OperationalError | TransientError |
+                              OSError):
+                _log.exception("webhook processing failed", provider=provider)
             if key:
                 # Not recorded as delivered: the provider's retry will be processed.
                 with contextlib.suppress(redis.RedisError, OSError):

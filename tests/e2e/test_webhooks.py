@@ -377,3 +377,33 @@ def test_secrets_from_the_webhook_secret_are_read_and_rotated(stack: Stack,
     # Other providers have no secret there: refused, not accepted unsigned.
     gitlab = delivery("gitlab", hosted, "a" * 40, "b" * 40, ["x"], secret="")
     assert post(base, gitlab)[0] == 401
+
+
+def test_redis_down_answers_503_and_the_redelivery_is_processed(
+        sim: Any, hosted: Hosted, tmp_path: Path) -> None:
+    """With its Redis killed the receiver says 503 (never 500, never a lost push: the
+    provider redelivers); once Redis is back, empty, the same delivery is processed and the
+    app synced."""
+    from tests.redisserver import RedisServer
+
+    server = RedisServer(tmp_path / "redis").start()
+    stack = Stack(sim, server.url, tmp_path / "stack")
+    try:
+        first = hosted.origin.commit({"apps/web/cm.yaml": configmap("web", {"v": "0"})})
+        receiver, base = stack.webhook(**SECRETS)
+        stack.apply_app(app(stack, hosted, "web", "apps/web"))
+        second = hosted.origin.commit({"apps/web/cm.yaml": configmap("web", {"v": "1"})})
+        push = delivery("github", hosted, first, second, ["apps/web/cm.yaml"])
+        server.kill()
+        status, body = post(base, push)
+        assert status == 503, body
+        assert receiver.alive
+        server.start()  # same port, empty
+        stack.worker()
+        status, body = post(base, push)  # the provider's redelivery: same id
+        assert status == 202 and body["apps"] == [f"{stack.control}/web"], body
+        wait_for(lambda: stack.synced_healthy("web", second), 30, what="synced after Redis")
+        assert post(base, push)[1].get("duplicate") is True
+    finally:
+        stack.close()
+        server.stop()
