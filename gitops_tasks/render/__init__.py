@@ -27,6 +27,7 @@ from ..model.application import Source
 from .context import RenderContext
 from .directory import render_directory
 from .helm import render_helm
+from .inputs import declared_kind
 from .kustomize import find_kustomization, render_kustomize
 from .paths import require_dir
 from .plugin import render_plugin
@@ -46,14 +47,9 @@ _RENDERERS: dict[str, Renderer] = {
 
 def detect(app_dir: Path, source: Source) -> str:
     """The renderer for a source: the one it names, else what the files say."""
-    if source.plugin is not None:
-        return "plugin"
-    if source.helm is not None:
-        return "helm"
-    if source.kustomize is not None:
-        return "kustomize"
-    if source.directory is not None:
-        return "directory"
+    declared = declared_kind(source)
+    if declared is not None:
+        return declared
     if find_kustomization(app_dir) is not None:
         return "kustomize"
     if (app_dir / "Chart.yaml").is_file():

@@ -112,16 +112,20 @@ def _under(path: str, roots: Iterable[str]) -> bool:
     return any(r == "" or path == r or path.startswith(r + "/") for r in roots)
 
 
+def declared_kind(source: Source) -> str | None:
+    """The renderer a source names, if it names one."""
+    for kind, given in (("plugin", source.plugin), ("helm", source.helm),
+                        ("kustomize", source.kustomize), ("directory", source.directory)):
+        if given is not None:
+            return kind
+    return None
+
+
 def kind_of(source: Source, read: Reader) -> str:
     """The renderer `render.detect` will pick, from the commit's files rather than a tree."""
-    if source.plugin is not None:
-        return "plugin"
-    if source.helm is not None:
-        return "helm"
-    if source.kustomize is not None:
-        return "kustomize"
-    if source.directory is not None:
-        return "directory"
+    declared = declared_kind(source)
+    if declared is not None:
+        return declared
     try:
         root = _join("", source.path or ".")
     except Unknown:

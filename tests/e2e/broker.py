@@ -110,6 +110,17 @@ class BrokerRecorder:
     def stopped(self) -> bool:
         return self._stop.is_set()
 
+    def finish(self, timeout: float = 30) -> None:
+        """Once nothing is queued or running for the app (no marker left), record one more
+        second, then stop."""
+        deadline = time.monotonic() + timeout
+        while any(self.client.get(self.marker(k)) for k in self.KINDS):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"markers of {self.name} still set after {timeout}s")
+            time.sleep(0.1)
+        time.sleep(1.0)
+        self.stop()
+
     def stop(self) -> None:
         self._stop.set()
         self._threads[1].join(5)

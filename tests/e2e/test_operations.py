@@ -16,7 +16,6 @@ import time
 import uuid
 from typing import Any
 
-import redis
 import yaml
 
 from tests.kubesim.http import call
@@ -131,11 +130,7 @@ def test_fifty_sync_requests_two_workers_one_apply_at_a_time(stack: Stack) -> No
                     and stack.synced_healthy("burst", commits[-1]))
         wait_for(done, 60, what="the last request served, Synced at the newest commit")
         # Quiet: nothing queued or running for the app any more.
-        r = redis.Redis.from_url(stack.redis_url)
-        wait_for(lambda: not any(r.get(recorder.marker(k)) for k in recorder.KINDS), 20,
-                 what="no marker left")
-        time.sleep(1.0)
-        recorder.stop()
+        recorder.finish(20)
     finally:
         stack.sim.clear_faults()
         if recorder is not None and not recorder.stopped:
