@@ -63,6 +63,7 @@ class RequestRecord:
     end: float
     verb: str = ""
     accept: str = ""  # the raw Accept header: `as=PartialObjectMetadataList` marks metadata lists
+    content_type: str = ""  # of the body: tells an apply from a merge or JSON patch
 
 
 @dataclass
@@ -386,6 +387,7 @@ class KubeSim:
                         end=time.time(),
                         verb=request.get(VERB, ""),
                         accept=request.headers.get("Accept", ""),
+                        content_type=request.headers.get("Content-Type", ""),
                     )
                 )
 

@@ -401,3 +401,15 @@ def test_redis_down_answers_503_and_the_redelivery_is_processed(
     finally:
         stack.close()
         server.stop()
+
+
+def test_insecure_accepts_unsigned_pushes_of_providers_without_a_secret(
+        stack: Stack, hosted: Hosted) -> None:
+    _, base = stack.webhook("webhook", "--insecure",
+                            GITOPS_TASKS_WEBHOOK_GITLAB_SECRET="gl-token")
+    unsigned = delivery("github", hosted, "a" * 40, "b" * 40, ["x"])
+    unsigned.headers.pop("X-Hub-Signature-256")
+    assert post(base, unsigned)[0] == 202
+    # A provider that has a secret still needs it.
+    forged = delivery("gitlab", hosted, "a" * 40, "b" * 40, ["x"], secret="wrong")
+    assert post(base, forged)[0] == 401
