@@ -227,6 +227,118 @@ def _cmd_flower(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_app(args: argparse.Namespace) -> int:
+    """`gitops-tasks app ACTION`: through the controller (see `cli_app`)."""
+    from . import cli_app
+
+    rt = _runtime(args)
+    try:
+        a = args.action
+        if a == "list":
+            return cli_app.app_list(rt, args.output)
+        if a == "get":
+            return cli_app.app_get(rt, args.name, args.output)
+        if a == "history":
+            return cli_app.app_history(rt, args.name, args.output)
+        if a == "diff":
+            return cli_app.app_diff(rt, args.name, args.timeout)
+        if a == "sync":
+            return cli_app.app_sync(rt, args.name, revision=args.revision or "",
+                                    prune=args.prune, dry_run=args.dry_run, force=args.force,
+                                    wait=args.wait, timeout=args.timeout)
+        if a == "rollback":
+            return cli_app.app_rollback(rt, args.name, args.id, force=args.force,
+                                        wait=args.wait, timeout=args.timeout)
+        if a == "terminate-op":
+            return cli_app.app_terminate(rt, args.name)
+        if a == "refresh":
+            return cli_app.app_refresh(rt, args.name, hard=args.hard)
+        if a == "wait":
+            return cli_app.app_wait(rt, args.name, health=args.health, sync=args.sync,
+                                    operation=args.operation, timeout=args.timeout)
+        if a == "create":
+            return cli_app.app_create(rt, _application_doc(args.file), upsert=args.upsert)
+        if a == "delete":
+            return cli_app.app_delete(rt, args.name, cascade=args.cascade, wait=args.wait,
+                                      timeout=args.timeout)
+        raise GitOpsError(f"unknown app command {a}")
+    finally:
+        rt.close()
+
+
+def _application_doc(path: str) -> dict[str, Any]:
+    """The one Application document of a file (`app create` checks it before writing)."""
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text()
+        docs = [d for d in yaml.safe_load_all(text) if isinstance(d, dict)]
+    except OSError as exc:
+        raise GitOpsError(f"cannot read {path}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise GitOpsError(f"{path}: not valid YAML: {exc}") from exc
+    apps = [d for d in docs if d.get("kind") == "Application"]
+    if len(apps) != 1:
+        raise GitOpsError(f"{path}: expected exactly one Application, found {len(apps)}")
+    return apps[0]
+
+
+def _app_parser(sub: Any) -> None:
+    from .views import OUTPUTS
+
+    app = sub.add_parser("app", help="act on Applications through the controller (list, "
+                                     "get, diff, sync, refresh, wait, history, rollback, ...)")
+    actions = app.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    def action(name: str, help: str, *, named: bool = True, output: bool = False,
+               timeout: float | None = None) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = actions.add_parser(name, help=help)
+        if named:
+            p.add_argument("name", help="the Application's name")
+        if output:
+            p.add_argument("-o", "--output", choices=OUTPUTS, default="table")
+        if timeout is not None:
+            p.add_argument("--timeout", type=float, default=timeout,
+                           help=f"seconds (default {timeout:.0f})")
+        p.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG)")
+        p.add_argument("--context", help="kubeconfig context of the control cluster")
+        p.set_defaults(func=_cmd_app)
+        return p
+
+    action("list", "name, repo, path, revision, sync, health, last sync", named=False,
+           output=True)
+    action("get", "status, conditions, resources and operation", output=True)
+    action("history", "the deployed revisions", output=True)
+    action("diff", "what differs between Git and the cluster (exit 0: none, 1: some, 2: "
+                   "error), computed by a worker", timeout=60)
+    sync = action("sync", "request a sync (written on the Application; a worker runs it)",
+                  timeout=600)
+    sync.add_argument("--revision", help="branch, tag or commit (default: targetRevision)")
+    sync.add_argument("--prune", action="store_true", help="delete what left Git")
+    sync.add_argument("--dry-run", action="store_true", help="report only; change nothing")
+    sync.add_argument("--force", action="store_true", help="take over others' fields")
+    sync.add_argument("--wait", action="store_true", help="follow the operation to its end")
+    rollback = action("rollback", "sync the revision of a history entry", timeout=600)
+    rollback.add_argument("id", type=int, help="history id (`app history`)")
+    rollback.add_argument("--force", action="store_true",
+                          help="even though automated sync is on")
+    rollback.add_argument("--wait", action="store_true", help="follow the operation")
+    action("terminate-op", "stop the running operation between steps")
+    refresh = action("refresh", "compare again now")
+    refresh.add_argument("--hard", action="store_true", help="no render or dry-run cache")
+    wait = action("wait", "until Synced, Healthy and no operation runs (or what is asked)",
+                  timeout=300)
+    wait.add_argument("--health", action="store_true", help="until Healthy")
+    wait.add_argument("--sync", action="store_true", help="until Synced")
+    wait.add_argument("--operation", action="store_true", help="until no operation runs")
+    create = action("create", "create an Application from a manifest (Argo CD's work)",
+                    named=False)
+    create.add_argument("-f", "--file", required=True, help="manifest (- for stdin)")
+    create.add_argument("--upsert", action="store_true", help="update it if it exists")
+    delete = action("delete", "delete an Application", timeout=300)
+    delete.add_argument("--cascade", action="store_true",
+                        help="delete its resources too (adds the resources finalizer)")
+    delete.add_argument("--wait", action="store_true", help="until it is gone")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gitops-tasks",
@@ -299,6 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
     flower.add_argument("--port", type=int, default=5555, help="port (default 5555)")
     flower.add_argument("--address", default="0.0.0.0", help="address (default 0.0.0.0)")
     flower.set_defaults(func=_cmd_flower)
+    _app_parser(sub)
     return parser
 
 
@@ -325,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except GitOpsError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2 if args.command == "diff" else 1
+        return 2 if "diff" in (args.command, getattr(args, "action", "")) else 1
 
 
 if __name__ == "__main__":

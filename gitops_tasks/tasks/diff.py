@@ -36,3 +36,27 @@ def diff(self: Any, namespace: str, name: str) -> dict[str, Any]:
                 "resources": resources,
                 "shared": {str(k): v for k, v in cmp.shared.items()},
                 "errors": {str(k): v for k, v in cmp.errors.items()}}
+
+
+class NoWorker(GitOpsError):
+    """No worker answered a diff in time."""
+
+
+def request_diff(namespace: str, name: str, timeout: float) -> dict[str, Any]:
+    """Queue `gitops.diff` and wait for its answer (for `gitops-tasks app diff`). Raises
+    NoWorker when none answers within `timeout`."""
+    from celery.exceptions import TimeoutError as CeleryTimeout
+
+    from .app import REFRESH_QUEUE, ensure_configured
+    from .context import settings
+
+    result = ensure_configured(settings()).send_task(DIFF, args=[namespace, name],
+                                                     queue=REFRESH_QUEUE)
+    try:
+        answer: dict[str, Any] = result.get(timeout=timeout)
+    except CeleryTimeout as exc:
+        raise NoWorker(f"no worker answered within {timeout:.0f}s (is `gitops-tasks worker` "
+                       "running?)", app=name) from exc
+    finally:
+        result.forget()
+    return answer
