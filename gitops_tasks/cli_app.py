@@ -6,59 +6,21 @@ watch would queue it within a second anyway). Nothing here applies to a cluster 
 
 from __future__ import annotations
 
-import getpass
 import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
-from . import views
-from .appstore import AppNotFound
-from .errors import GitOpsError
+from . import appops, views
 from .model import keys, parse_application
 from .model import status as st
 from .model.operation import OperationState, SyncRequest
-from .operations import request_sync, request_terminate
 from .runtime import Runtime
 
 POLL = 0.5
 
 
-class CommandError(GitOpsError):
-    """A command that cannot do what was asked: one line for the user."""
 
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "cli"
-
-
-def _get(rt: Runtime, name: str) -> dict[str, Any]:
-    obj = rt.apps.get(name)
-    if obj is None:
-        raise CommandError(f"no Application {name} in namespace {rt.apps.namespace} "
-                           "(`gitops-tasks app list` shows them)", app=name)
-    return obj
-
-
-def _queue(rt: Runtime, kind: str, name: str, *, hard: bool = False) -> bool:
-    """Queue the task now when Redis answers; False when only the watch will."""
-    if rt.redis is None:
-        return False
-    from . import tasks
-    from .tasks import context
-
-    context.set_settings(rt.settings, role="cli")
-    tasks.configure(rt.settings)
-    try:
-        if hard:
-            tasks.request_hard_refresh(rt.apps.namespace, name)
-        tasks.enqueue(kind, rt.apps.namespace, name, markers=rt.markers)
-    except GitOpsError:
-        return False
-    return True
 
 
 def _out(text: str) -> None:
@@ -78,13 +40,13 @@ def app_list(rt: Runtime, output: str) -> int:
 
 
 def app_get(rt: Runtime, name: str, output: str) -> int:
-    obj = _get(rt, name)
+    obj = appops.get(rt, name)
     _out(views.app_detail(obj) if output == "table" else views.dump(obj, output))
     return 0
 
 
 def app_history(rt: Runtime, name: str, output: str) -> int:
-    obj = _get(rt, name)
+    obj = appops.get(rt, name)
     if output == "table":
         _out(views.history(obj))
     else:
@@ -93,19 +55,8 @@ def app_history(rt: Runtime, name: str, output: str) -> int:
 
 
 def app_diff(rt: Runtime, name: str, timeout: float) -> int:
-    """Through the queue (a worker renders and dry-runs): exit 0 no difference, 1 some, 2
-    error, as `kubectl diff`."""
-    _get(rt, name)
-    if rt.redis is None:
-        raise CommandError("app diff needs the controller's Redis (GITOPS_TASKS_REDIS_URL); "
-                           "`gitops-tasks diff -f FILE` diffs in-process", app=name)
-    from .tasks import context
-    from .tasks.diff import request_diff
-
-    context.set_settings(rt.settings, role="cli")
-    answer = request_diff(rt.apps.namespace, name, timeout)
-    if answer.get("error"):
-        raise CommandError(str(answer["error"]), app=name)
+    """Computed by a worker: exit 0 no difference, 1 some, 2 error, as `kubectl diff`."""
+    answer = appops.diff(rt, name, timeout)
     changed = [r for r in answer["resources"] if r["status"] != "Synced"]
     for r in changed:
         _out(r["diff"] or f"{r['kind']}/{r['name']}: {r['status']}")
@@ -122,7 +73,7 @@ def _follow(rt: Runtime, name: str, op_id: str, timeout: float,
     deadline = time.monotonic() + timeout
     last = ""
     while time.monotonic() < deadline:
-        obj = _get(rt, name)
+        obj = appops.get(rt, name)
         raw = (obj.get("status") or {}).get("operationState")
         state = OperationState.from_dict(raw)
         if state is not None and state.operation.id == op_id:
@@ -136,56 +87,34 @@ def _follow(rt: Runtime, name: str, op_id: str, timeout: float,
             say(f"{name}: requested (operation {op_id}), waiting for a worker")
             last = "requested"
         time.sleep(POLL)
-    raise CommandError(f"operation {op_id} did not finish within {timeout:.0f}s; it goes on "
+    raise appops.Refused(f"operation {op_id} did not finish within {timeout:.0f}s; it goes on "
                        f"(`gitops-tasks app get {name}`)", app=name)
 
 
 def app_sync(rt: Runtime, name: str, *, revision: str, prune: bool, dry_run: bool,
              force: bool, wait: bool, timeout: float) -> int:
-    try:
-        op = request_sync(rt.apps, name, SyncRequest(revision=revision, prune=prune or None,
-                                                     dry_run=dry_run, force=force or None),
-                          initiated_by=_user())
-    except AppNotFound as exc:
-        raise CommandError(exc.message, app=name) from exc
-    queued = _queue(rt, "sync", name)
-    _out(f"{name}: sync requested (operation {op.id})"
-         f"{'' if queued else '; Redis did not answer: the watch will queue it'}")
+    op = appops.sync(rt, name, SyncRequest(revision=revision, prune=prune or None,
+                                           dry_run=dry_run, force=force or None),
+                     appops.user())
+    _out(f"{name}: sync requested (operation {op.id})")
     return _follow(rt, name, op.id, timeout) if wait else 0
 
 
 def app_rollback(rt: Runtime, name: str, history_id: int, *, force: bool, wait: bool,
                  timeout: float) -> int:
-    obj = _get(rt, name)
-    app = parse_application(obj)
-    if app.automated and not force:
-        raise CommandError("automated sync is on: it would sync targetRevision again right "
-                           "after; turn it off first, or pass --force", app=name)
-    entries = (obj.get("status") or {}).get("history") or []
-    entry = next((h for h in entries if h.get("id") == history_id), None)
-    if entry is None:
-        ids = ", ".join(str(h.get("id")) for h in entries) or "none"
-        raise CommandError(f"no history entry {history_id} (entries: {ids})", app=name)
-    return app_sync(rt, name, revision=str(entry["revision"]), prune=False, dry_run=False,
-                    force=False, wait=wait, timeout=timeout)
+    op = appops.rollback(rt, name, history_id, appops.user(), force=force)
+    _out(f"{name}: rollback to history entry {history_id} requested (operation {op.id})")
+    return _follow(rt, name, op.id, timeout) if wait else 0
 
 
 def app_terminate(rt: Runtime, name: str) -> int:
-    try:
-        done = request_terminate(rt.apps, name)
-    except AppNotFound as exc:
-        raise CommandError(exc.message, app=name) from exc
-    if done:
-        _queue(rt, "sync", name)
+    done = appops.terminate(rt, name)
     _out(f"{name}: {'termination requested' if done else 'no operation is running'}")
     return 0 if done else 1
 
 
 def app_refresh(rt: Runtime, name: str, *, hard: bool) -> int:
-    _get(rt, name)
-    rt.apps.patch(name, {"metadata": {"annotations": {
-        keys.REFRESH_ANNOTATION: "hard" if hard else "normal"}}})
-    queued = _queue(rt, "refresh", name, hard=hard)
+    queued = appops.refresh(rt, name, hard=hard)
     _out(f"{name}: {'hard ' if hard else ''}refresh requested"
          f"{'' if queued else ' (the watch will queue it)'}")
     return 0
@@ -199,7 +128,7 @@ def app_wait(rt: Runtime, name: str, *, health: bool, sync: bool, operation: boo
     deadline = time.monotonic() + timeout
     row: dict[str, str] = {}
     while time.monotonic() < deadline:
-        obj = _get(rt, name)
+        obj = appops.get(rt, name)
         row = views.app_row(obj)
         running = row["operation"] in (st.RUNNING, st.TERMINATING) or "operation" in obj
         if (not health or row["health"] == "Healthy") and \
@@ -207,7 +136,7 @@ def app_wait(rt: Runtime, name: str, *, health: bool, sync: bool, operation: boo
             _out(f"{name}: {row['sync']}, {row['health']} at {row['revision']}")
             return 0
         time.sleep(POLL)
-    raise CommandError(f"not there within {timeout:.0f}s: sync {row.get('sync')}, health "
+    raise appops.Refused(f"not there within {timeout:.0f}s: sync {row.get('sync')}, health "
                        f"{row.get('health')}, operation {row.get('operation') or 'none'}",
                        app=name)
 
@@ -219,21 +148,21 @@ def app_create(rt: Runtime, doc: dict[str, Any], *, upsert: bool) -> int:
     meta = dict(doc.get("metadata") or {})
     namespace = meta.get("namespace") or rt.apps.namespace
     if namespace != rt.apps.namespace:
-        raise CommandError(f"the Application is for namespace {namespace}, the controller "
+        raise appops.Refused(f"the Application is for namespace {namespace}, the controller "
                            f"watches {rt.apps.namespace}", app=str(meta.get("name") or ""))
     meta["namespace"] = namespace
     doc["metadata"] = meta
     doc["apiVersion"] = keys.API_VERSION  # an Argo CD manifest works as it is
     app = parse_application(doc)  # every problem at once, before anything is written
     if rt.apps.get(app.name) is not None and not upsert:
-        raise CommandError("already exists; pass --upsert to update it", app=app.name)
+        raise appops.Refused("already exists; pass --upsert to update it", app=app.name)
     rt.apps.cluster.apply(doc, force=True)
     _out(f"{app.name}: {'updated' if upsert else 'created'}")
     return 0
 
 
 def app_delete(rt: Runtime, name: str, *, cascade: bool, wait: bool, timeout: float) -> int:
-    obj = _get(rt, name)
+    obj = appops.get(rt, name)
     if cascade:
         finalizers = list((obj.get("metadata") or {}).get("finalizers") or [])
         if not any(f.startswith((keys.RESOURCES_FINALIZER, keys.ARGO_RESOURCES_FINALIZER))
@@ -249,7 +178,7 @@ def app_delete(rt: Runtime, name: str, *, cascade: bool, wait: bool, timeout: fl
     deadline = time.monotonic() + timeout
     while rt.apps.get(name) is not None:
         if time.monotonic() > deadline:
-            raise CommandError(f"still there after {timeout:.0f}s (its resources are being "
+            raise appops.Refused(f"still there after {timeout:.0f}s (its resources are being "
                                "deleted; is a worker running?)", app=name)
         time.sleep(POLL)
     return 0

@@ -29,6 +29,10 @@ def set_settings(settings: Settings, role: str = "worker") -> None:
     _role = role
 
 
+def has_settings() -> bool:
+    return _settings is not None
+
+
 def set_queues(queues: tuple[str, ...]) -> None:
     global _queues
     _queues = queues
