@@ -164,6 +164,19 @@ class WebhookSettings:
 
 
 @dataclass(frozen=True)
+class ApiSettings:
+    # Bearer tokens of the management API: admins may change things, read-only ones read.
+    admin_tokens: tuple[str, ...] = field(default=(), repr=False)
+    readonly_tokens: tuple[str, ...] = field(default=(), repr=False)
+    # A Secret in the control namespace adding tokens (keys admin.tokens, readonly.tokens,
+    # one or more tokens separated by ',' or new lines), re-read every `secret_refresh` s.
+    secret_name: str = "gitops-tasks-api"
+    secret_refresh: float = 30.0
+    # How long `GET .../diff` waits for a worker's answer.
+    diff_timeout: float = 30.0
+
+
+@dataclass(frozen=True)
 class FlowerSettings:
     # "user:password" (several separated by ","): Flower asks for it; "" = no auth.
     basic_auth: str = field(default="", repr=False)
@@ -181,6 +194,7 @@ class Settings:
     log: LogSettings = field(default_factory=LogSettings)
     webhook: WebhookSettings = field(default_factory=WebhookSettings)
     flower: FlowerSettings = field(default_factory=FlowerSettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
 
 
 LOG_FORMATS = ("json", "console")
@@ -514,6 +528,27 @@ def _flower(env: _Env) -> FlowerSettings:
     return FlowerSettings(basic_auth=",".join(pairs))
 
 
+def tokens(text: str) -> tuple[str, ...]:
+    return tuple(t.strip() for t in re.split(r"[,\n]", text) if t.strip())
+
+
+def _api(env: _Env) -> ApiSettings:
+    d = ApiSettings()
+    admin = tokens(env.raw("API_ADMIN_TOKENS") or "")
+    readonly = tokens(env.raw("API_READONLY_TOKENS") or "")
+    if any(len(t) < 16 for t in admin + readonly):
+        # Named without its value: it is a credential.
+        env.problems.append(f"{_PREFIX}API_ADMIN_TOKENS / {_PREFIX}API_READONLY_TOKENS: "
+                            "expected tokens of at least 16 characters")
+    return ApiSettings(
+        admin_tokens=admin, readonly_tokens=readonly,
+        secret_name=env.parse("API_SECRET_NAME", d.secret_name, _namespace,
+                              "a Secret name (a DNS-1123 label)"),
+        secret_refresh=env.seconds("API_SECRET_REFRESH", d.secret_refresh),
+        diff_timeout=env.seconds("API_DIFF_TIMEOUT", d.diff_timeout),
+    )
+
+
 def load(env: Mapping[str, str] | None = None) -> Settings:
     """Settings from `env` (default: the process environment). Raises `SettingsError` naming
     every invalid variable."""
@@ -532,6 +567,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         log=_log(reader),
         webhook=_webhook(reader),
         flower=_flower(reader),
+        api=_api(reader),
     )
     if reader.problems:
         raise SettingsError(reader.problems)

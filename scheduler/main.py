@@ -59,8 +59,13 @@ def run_webhook(settings: Settings, *, host: str, port: int, insecure: bool) -> 
         _log.warning("webhook receiver is insecure: providers without a secret are accepted "
                      "unsigned")
 
+    from .api import Api
+
+    app = receiver.app()
+    # The management API shares the process (one Service, one port).
+    Api(settings.api, runtime).add_routes(app)
     try:
-        asyncio.run(_serve(receiver.app(), host, port))
+        asyncio.run(_serve(app, host, port))
     finally:
         runtime.close()
     _log.info("webhook receiver stopped")

@@ -12,7 +12,6 @@ blocking I/O and runs in a thread, so probes and other deliveries are not held u
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import threading
 import time
@@ -47,6 +46,8 @@ from gitops_tasks.webhooks import (
     touches,
 )
 from gitops_tasks.webhooks.providers import PROVIDERS, load, lower
+
+from .secretdata import SecretData
 
 DELIVERY_KEY = "gitops:webhook-delivery:{provider}:{id}"
 RESULTS = ("queued", "unmatched", "ignored", "ping", "duplicate", "unauthorized",
@@ -93,43 +94,19 @@ class Metrics:
 
 class Secrets:
     """The providers' secrets: the variables, overridden key by key by the webhook Secret in
-    the control namespace, which is re-read every `secret_refresh` seconds (rotation without
-    a restart)."""
+    the control namespace (re-read every `secret_refresh` seconds)."""
 
     def __init__(self, settings: WebhookSettings, runtime: Runtime | None) -> None:
         self.settings = settings
-        self.runtime = runtime
-        self._current = settings.secrets
-        self._read_at = -1e9
-        self._lock = threading.Lock()
+        self.secret = SecretData(runtime, settings.secret_name, settings.secret_refresh)
 
     def current(self) -> WebhookSecrets:
-        with self._lock:
-            if time.monotonic() - self._read_at >= self.settings.secret_refresh:
-                self._read_at = time.monotonic()
-                self._current = self._load()
-            return self._current
-
-    def _load(self) -> WebhookSecrets:
-        if self.runtime is None:
-            return self.settings.secrets
-        try:
-            secret = self.runtime.control.get(
-                "v1", "Secret", self.settings.secret_name,
-                self.runtime.settings.control_namespace)
-        except GitOpsError as exc:
-            _log.warning("could not read the webhook Secret; keeping the secrets known",
-                         secret=self.settings.secret_name, error=str(exc))
-            return self._current
-        data = (secret or {}).get("data") or {}
+        data = self.secret.data()
         values: dict[str, str] = {}
         for name, key in SECRET_KEYS.items():
-            raw = data.get(key, data.get(f"webhook.{key}"))
-            if isinstance(raw, str):
-                try:
-                    values[name] = base64.b64decode(raw).decode().strip()
-                except (ValueError, UnicodeDecodeError):
-                    _log.warning("webhook Secret key is not base64 text; ignored", key=key)
+            value = data.get(key, data.get(f"webhook.{key}"))
+            if value:
+                values[name] = value
         if "gitea" in values and "gogs" not in values:
             values["gogs"] = values["gitea"]
         return replace(self.settings.secrets, **values)

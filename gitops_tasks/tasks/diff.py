@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import GitOpsError
+from ..errors import GitOpsError, TransientError
 from ..model import parse_application
 from .app import DIFF, celery_app
 from .base import running
@@ -38,8 +38,8 @@ def diff(self: Any, namespace: str, name: str) -> dict[str, Any]:
                 "errors": {str(k): v for k, v in cmp.errors.items()}}
 
 
-class NoWorker(GitOpsError):
-    """No worker answered a diff in time."""
+class NoWorker(TransientError):
+    """No worker answered a diff in time (try again: a 503, not the request's fault)."""
 
 
 def request_diff(namespace: str, name: str, timeout: float) -> dict[str, Any]:
