@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,6 +18,10 @@ from kubesim.server import KubeSim
 from kubesim.workloads import SimSettings
 
 KUBECTL = str(Path(sys.executable).parent / "kubectl")
+
+# Hypothesis (and schemathesis on it) keep a cache dir; in the temp dir, not the repository.
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY",
+                      str(Path(tempfile.gettempdir()) / "gitops-tasks-hypothesis"))
 
 
 @pytest.fixture(scope="session")
