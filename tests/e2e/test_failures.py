@@ -247,7 +247,11 @@ def test_worker_paused_past_its_lock_ttl_never_writes_after_it_resumes(stack: St
     assert taken[0]["start"] < resumed
     # It had written before the pause, and had more to write when it was paused.
     before = [r for r in applies() if agent_worker(r) == runner]
-    assert before and all(r["start"] < stopped for r in before)
+    # One apply may have been on the wire at the SIGSTOP (sent with the lock held) and be
+    # logged by a loaded kubesim a moment later; none is sent while it is stopped.
+    in_flight = [r for r in before if r["start"] >= stopped]
+    assert before and len(in_flight) <= 1 and all(r["start"] < stopped + 1.0
+                                                  for r in in_flight), in_flight
     assert len(before) < len(names)
     late = [r for r in log if agent_worker(r) == runner and r["start"] >= resumed]
     assert late, "the resumed worker made no request at all"
