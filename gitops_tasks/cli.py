@@ -11,6 +11,7 @@ import contextlib
 import os
 import shutil
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from importlib.metadata import version
 from pathlib import Path
@@ -227,6 +228,15 @@ def _cmd_flower(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_up(args: argparse.Namespace) -> int:
+    """Everything on one machine (see `up`)."""
+    from .up import run
+
+    kubesim = True if args.kubesim else (False if args.no_kubesim else None)
+    return run(Path(args.workdir).resolve(), workers=args.workers,
+               webhook_port=args.webhook_port, flower_port=args.flower_port, kubesim=kubesim)
+
+
 def _cmd_app(args: argparse.Namespace) -> int:
     """`gitops-tasks app ACTION`: through the controller (see `cli_app`)."""
     from . import cli_app
@@ -411,6 +421,18 @@ def build_parser() -> argparse.ArgumentParser:
     flower.add_argument("--port", type=int, default=5555, help="port (default 5555)")
     flower.add_argument("--address", default="0.0.0.0", help="address (default 0.0.0.0)")
     flower.set_defaults(func=_cmd_flower)
+    up = sub.add_parser("up", help="everything on one machine: Redis, kubesim when there is "
+                                   "no cluster, workers, beat, receiver and API, Flower")
+    up.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    up.add_argument("--webhook-port", type=int, default=8080, help="receiver and API port")
+    up.add_argument("--flower-port", type=int, default=5555, help="Flower's port")
+    up.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "gitops-tasks-up"),
+                    help="logs, caches and kubesim's kubeconfig")
+    which = up.add_mutually_exclusive_group()
+    which.add_argument("--kubesim", action="store_true", help="always use kubesim")
+    which.add_argument("--no-kubesim", action="store_true",
+                       help="never: the kubeconfig's cluster")
+    up.set_defaults(func=_cmd_up)
     _app_parser(sub)
     return parser
 

@@ -1,175 +1,212 @@
-"""`make run`: gitops-tasks keeping a (simulated) cluster in step with a Git repository.
+"""`make run`: the whole system on one machine, keeping a (simulated) cluster in step with Git.
 
-Starts kubesim, makes a local Git repository with a small app, registers an Application and
-then drives the real `gitops-tasks` command through the GitOps loop: first sync, a change in
-Git, a drift made by hand with kubectl (self-healed), a file deleted from Git (pruned). Then it
-keeps serving so you can try the commands yourself, until Ctrl-C (or exits with --exit).
+Starts everything `gitops-tasks up` starts (a redis-server, kubesim as the cluster, two
+workers, beat, the receiver with the API, Flower), makes a Git repository from `examples/`,
+registers only the root Application (an app of apps) with kubectl, and shows the loop: the
+apps appearing and reaching Synced/Healthy, a commit delivered by a signed webhook and live
+within a second or two, a drift made with kubectl healed by the next sweep, a file deleted and
+pruned. Ends with a summary table and stops every process (or keeps running with --keep).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
+import hashlib
+import hmac
+import json
 import shutil
 import subprocess
 import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from kubesim.sandbox import wait_for_stop_signal
-from kubesim.server import KubeSim
-from kubesim.workloads import SimSettings
-
-BIN = Path(sys.executable).parent
-KUBECTL = str(BIN / "kubectl") if (BIN / "kubectl").exists() else "kubectl"
-CLI = str(BIN / "gitops-tasks")
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from gitops_tasks.up import CLI, LocalController  # noqa: E402
 
-DEPLOYMENT = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: guestbook-ui}}
-spec:
-  replicas: 2
-  selector: {{matchLabels: {{app: guestbook-ui}}}}
-  template:
-    metadata: {{labels: {{app: guestbook-ui}}}}
-    spec:
-      containers:
-      - name: guestbook-ui
-        image: {image}
-        ports: [{{containerPort: 80}}]
-"""
-SERVICE = """\
-apiVersion: v1
-kind: Service
-metadata: {name: guestbook-ui}
-spec:
-  selector: {app: guestbook-ui}
-  ports: [{port: 80, targetPort: 80}]
-"""
-CONFIGMAP = """\
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: guestbook-settings}
-data: {greeting: hello}
-"""
+APPS = ("root", "guestbook", "kustomize", "helm", "jsonnet", "waves")
+FAST = {  # minutes by default; seconds for a demo
+    "GITOPS_TASKS_RECONCILE_INTERVAL": "5",
+    "GITOPS_TASKS_RECONCILE_JITTER": "0",
+    "GITOPS_TASKS_RESUME_INTERVAL": "1",
+    "GITOPS_TASKS_SELF_HEAL_BACKOFF": "0",
+    "GITOPS_TASKS_SYNC_POLL_INTERVAL": "0.5",
+    "GITOPS_TASKS_LOG_LEVEL": "WARNING",
+    "GIT_AUTHOR_NAME": "demo", "GIT_AUTHOR_EMAIL": "demo@example.com",
+    "GIT_COMMITTER_NAME": "demo", "GIT_COMMITTER_EMAIL": "demo@example.com",
+}
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
 
 
 def step(title: str) -> None:
-    print(f"\n=== {title} ===", flush=True)
+    say(f"\n== {title}")
 
 
-def run(*cmd: str, env: dict[str, str], cwd: Path | None = None, show: bool = True,
-        check: bool = True) -> str:
-    if show:
-        shown = " ".join("kubectl" if c == KUBECTL else "gitops-tasks" if c == CLI else c
-                         for c in cmd)
-        print(f"$ {shown}", flush=True)
-    result = subprocess.run(cmd, env=env, cwd=cwd, text=True, capture_output=True, timeout=120)
-    out = (result.stdout + result.stderr).rstrip()
-    if show and out:
-        print(out, flush=True)
-    if check and result.returncode != 0:
-        raise SystemExit(f"command failed ({result.returncode}): {' '.join(cmd)}")
-    return out
+def wait(predicate: Callable[[], Any], timeout: float, what: str) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if predicate():
+            return time.monotonic() - started
+        time.sleep(0.1)
+    raise SystemExit(f"demo: {what} not reached within {timeout:.0f}s")
 
 
-def git(repo: Path, *args: str, env: dict[str, str]) -> None:
-    run("git", *args, env=env, cwd=repo, show=False)
+class Demo:
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        self.ctl = LocalController(work / "controller", workers=2, kubesim=True,
+                                   extra_env=FAST)
+        self.repo = work / "repo"
+
+    def git(self, *args: str) -> str:
+        return subprocess.run(["git", *args], cwd=self.repo, env=self.ctl.env, check=True,
+                              capture_output=True, text=True).stdout.strip()
+
+    def apps(self) -> dict[str, dict[str, Any]]:
+        out = self.ctl.kubectl("get", "applications", "-n", "gitops-tasks", "-o", "json").stdout
+        return {i["metadata"]["name"]: i for i in json.loads(out)["items"]}
+
+    def state(self, obj: dict[str, Any]) -> tuple[str, str, str]:
+        status = obj.get("status") or {}
+        return (str((status.get("sync") or {}).get("status") or "Unknown"),
+                str((status.get("health") or {}).get("status") or "Unknown"),
+                str((status.get("sync") or {}).get("revision") or ""))
+
+    def all_synced(self, revision: str | None = None) -> bool:
+        apps = self.apps()
+        return set(apps) >= set(APPS) and all(
+            self.state(a)[:2] == ("Synced", "Healthy")
+            and (revision is None or self.state(a)[2] == revision) for a in apps.values())
+
+    def live(self, namespace: str, kind: str, name: str) -> dict[str, Any] | None:
+        result = self.ctl.kubectl("get", kind, name, "-n", namespace, "-o", "json",
+                                  check=False)
+        return json.loads(result.stdout) if result.returncode == 0 else None
+
+    def push_webhook(self, before: str, after: str, files: list[str]) -> dict[str, Any]:
+        """What GitHub sends on a push, signed with the receiver's secret."""
+        commit = {"id": after, "added": [], "removed": [f for f in files if
+                                                       not (self.repo / f).exists()],
+                  "modified": [f for f in files if (self.repo / f).exists()]}
+        body = json.dumps({"ref": "refs/heads/main", "before": before, "after": after,
+                           "forced": False, "commits": [commit],
+                           "repository": {"clone_url": self.repo.as_uri(),
+                                          "default_branch": "main"}}).encode()
+        secret = self.ctl.env["GITOPS_TASKS_WEBHOOK_GITHUB_SECRET"].encode()
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.ctl.webhook_port}/api/webhook", data=body, headers={
+                "Content-Type": "application/json", "X-GitHub-Event": "push",
+                "X-GitHub-Delivery": str(uuid.uuid4()),
+                "X-Hub-Signature-256": "sha256=" + hmac.new(secret, body,
+                                                            hashlib.sha256).hexdigest()})
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            answer: dict[str, Any] = json.loads(resp.read())
+        return answer
+
+    def commit(self, message: str) -> str:
+        self.git("add", "-A")
+        self.git("commit", "-qm", message)
+        return self.git("rev-parse", "HEAD")
+
+    def run(self, keep: bool) -> int:
+        step("Starting Redis, kubesim, 2 workers, beat, the receiver and API, Flower")
+        self.ctl.start()
+        for key, value in self.ctl.shown.items():
+            say(f"  {key}: {value}")
+
+        step(f"A Git repository from examples/ at {self.repo}")
+        shutil.copytree(ROOT / "examples", self.repo)
+        for path in [*self.repo.joinpath("root").glob("*.yaml"), self.repo / "root-app.yaml"]:
+            path.write_text(path.read_text().replace("REPO_URL", self.repo.as_uri()))
+        self.git("init", "-q", "-b", "main")
+        first = self.commit("example apps")
+
+        step("Register the root Application (an app of apps) with kubectl")
+        self.ctl.kubectl("apply", "-f", str(self.repo / "root-app.yaml"))
+        seen: dict[str, tuple[str, str, str]] = {}
+
+        def progress() -> bool:
+            for name, obj in sorted(self.apps().items()):
+                state = self.state(obj)
+                if seen.get(name) != state:
+                    seen[name] = state
+                    say(f"  {name:<10} {state[0]:<10} {state[1]}")
+            return self.all_synced(first)
+        took = wait(progress, 180, "every example app Synced and Healthy")
+        say(f"  all {len(APPS)} apps Synced and Healthy after {took:.1f}s")
+
+        step("A commit (guestbook: nginx 1.28), delivered by a signed GitHub webhook")
+        deployment = self.repo / "apps/guestbook/deployment.yaml"
+        deployment.write_text(deployment.read_text().replace("nginx:1.27", "nginx:1.28"))
+        second = self.commit("guestbook: nginx 1.28")
+        sent = time.monotonic()
+        answer = self.push_webhook(first, second, ["apps/guestbook/deployment.yaml"])
+        say(f"  the receiver queued a refresh of {answer['apps']}")
+
+        def image() -> str:
+            live = self.live("demo-guestbook", "deployment", "guestbook-ui") or {}
+            containers = live.get("spec", {}).get("template", {}).get("spec", {}).get(
+                "containers") or [{}]
+            return str(containers[0].get("image", ""))
+        wait(lambda: image() == "nginx:1.28", 30, "the pushed commit live")
+        say(f"  webhook commit live: nginx:1.28 applied {time.monotonic() - sent:.2f}s after "
+            "the push")
+
+        step("Someone edits the cluster by hand: drift, healed by the next sweep")
+        self.ctl.kubectl("-n", "demo-guestbook", "set", "image", "deployment/guestbook-ui",
+                         "guestbook-ui=nginx:hand-edited")
+        took = wait(lambda: image() == "nginx:1.28", 60, "the drift healed")
+        say(f"  drift healed: image back to {image()} after {took:.1f}s")
+
+        step("A file deleted from Git: its object is pruned")
+        (self.repo / "apps/guestbook/settings.yaml").unlink()
+        third = self.commit("guestbook: drop the settings ConfigMap")
+        self.push_webhook(second, third, ["apps/guestbook/settings.yaml"])
+        took = wait(lambda: self.live("demo-guestbook", "configmap", "guestbook-settings")
+                    is None, 30, "the ConfigMap pruned")
+        say(f"  Pruned: ConfigMap guestbook-settings is gone ({took:.1f}s)")
+        wait(lambda: self.all_synced(), 60, "every app Synced and Healthy again")
+
+        step("Summary (gitops-tasks app list)")
+        table = subprocess.run([CLI, "app", "list"], env=self.ctl.env, capture_output=True,
+                               text=True, check=True).stdout
+        say(table.rstrip())
+        if keep:
+            say(f"\nStill running. KUBECONFIG={self.ctl.env['KUBECONFIG']} "
+                f"GITOPS_TASKS_REDIS_URL={self.ctl.env['GITOPS_TASKS_REDIS_URL']}; try "
+                f"`{CLI} app list`, Flower at {self.ctl.shown['Flower']}. Ctrl-C stops.")
+            try:
+                while not self.ctl.dead():
+                    time.sleep(1)
+            except KeyboardInterrupt:
+                pass
+        return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="demo")
-    parser.add_argument("--workdir", default=".kubesim", help="where the demo keeps its files")
-    parser.add_argument("--exit", action="store_true", help="stop after the demo")
+    parser.add_argument("--workdir", help="where the demo keeps its files (default: a new "
+                                          "temporary directory)")
+    parser.add_argument("--keep", action="store_true", help="keep running after the demo")
+    parser.add_argument("--exit", action="store_true", help=argparse.SUPPRESS)  # the default
     args = parser.parse_args(argv)
-    work = Path(args.workdir).resolve()
-    repo = work / "demo-repo"
-    shutil.rmtree(repo, ignore_errors=True)
-    repo.mkdir(parents=True)
-
-    sim = KubeSim(sim_settings=SimSettings(ready_delay=0.5), record_requests=False).start()
-    kubeconfig = sim.write_kubeconfig(work / "kubeconfig")
-    env = dict(os.environ, KUBECONFIG=str(kubeconfig),
-               GITOPS_TASKS_GIT_CACHE_DIR=str(work / "git-cache"),
-               # Heal a drift right away (the default waits 5 s after a sync, as Argo CD's
-               # self-heal timeout, so two controllers fighting over a field cannot spin).
-               GITOPS_TASKS_SELF_HEAL_BACKOFF="0",
-               GIT_AUTHOR_NAME="demo", GIT_AUTHOR_EMAIL="demo@example.com",
-               GIT_COMMITTER_NAME="demo", GIT_COMMITTER_EMAIL="demo@example.com")
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="gitops-tasks-demo-")).resolve()
+    if work.exists() and any(work.iterdir()):
+        work = Path(tempfile.mkdtemp(prefix="run-", dir=work))
+    demo = Demo(work)
     try:
-        step(f"A Kubernetes API server (kubesim) at {sim.url}; a Git repository at {repo}")
-        (repo / "guestbook").mkdir()
-        (repo / "guestbook" / "deployment.yaml").write_text(DEPLOYMENT.format(image="nginx:1.27"))
-        (repo / "guestbook" / "service.yaml").write_text(SERVICE)
-        (repo / "guestbook" / "settings.yaml").write_text(CONFIGMAP)
-        git(repo, "init", "-q", "-b", "main", env=env)
-        git(repo, "add", ".", env=env)
-        git(repo, "commit", "-qm", "guestbook", env=env)
-        app_file = work / "guestbook-app.yaml"
-        app_file.write_text(f"""\
-apiVersion: gitops-tasks.io/v1alpha1
-kind: Application
-metadata: {{name: guestbook, namespace: gitops-tasks}}
-spec:
-  source: {{repoURL: "{repo.as_uri()}", path: guestbook, targetRevision: main}}
-  destination: {{server: https://kubernetes.default.svc, namespace: guestbook}}
-  syncPolicy:
-    automated: {{prune: true, selfHeal: true}}
-    syncOptions: [CreateNamespace=true]
-""")
-
-        step("Install the Application CRD and register the app")
-        run(KUBECTL, "apply", "--server-side", "-f", str(ROOT / "deploy/crds/application.yaml"),
-            env=env)
-        run(KUBECTL, "create", "namespace", "gitops-tasks", env=env)
-        run(KUBECTL, "apply", "--server-side", "-f", str(app_file), env=env)
-
-        step("What would change (diff before the first sync)")
-        run(CLI, "diff", "-f", str(app_file), env=env, check=False)
-
-        step("Reconcile: the app is automated, so the refresh syncs it")
-        run(CLI, "refresh", "-f", str(app_file), env=env)
-        run(KUBECTL, "-n", "guestbook", "rollout", "status", "deployment/guestbook-ui",
-            "--timeout=30s", env=env)
-        run(CLI, "refresh", "-f", str(app_file), env=env)
-        run(KUBECTL, "get", "applications", "-n", "gitops-tasks", env=env)
-
-        step("A commit in Git: new image")
-        (repo / "guestbook" / "deployment.yaml").write_text(DEPLOYMENT.format(image="nginx:1.28"))
-        git(repo, "commit", "-qam", "nginx 1.28", env=env)
-        run(CLI, "refresh", "-f", str(app_file), env=env)
-
-        step("Someone edits the cluster by hand: drift, self-healed")
-        run(KUBECTL, "-n", "guestbook", "set", "image", "deployment/guestbook-ui",
-            "guestbook-ui=nginx:hand-edited", env=env)
-        run(CLI, "refresh", "-f", str(app_file), env=env)
-        image = run(KUBECTL, "-n", "guestbook", "get", "deployment", "guestbook-ui", "-o",
-                    "jsonpath={.spec.template.spec.containers[0].image}", env=env)
-        print(f"image after self-heal: {image}")
-
-        step("A file deleted from Git: its object is pruned")
-        (repo / "guestbook" / "settings.yaml").unlink()
-        git(repo, "commit", "-qam", "drop settings", env=env)
-        run(CLI, "refresh", "-f", str(app_file), env=env)
-        run(KUBECTL, "-n", "guestbook", "get", "configmaps,deployments,services", env=env)
-        run(KUBECTL, "get", "applications", "-n", "gitops-tasks", env=env)
-
-        if args.exit:
-            return 0
-        print(
-            "\nThe sandbox keeps running. In another shell:\n"
-            f"  export KUBECONFIG={kubeconfig}\n"
-            f"  {KUBECTL} get applications -n gitops-tasks\n"
-            f"  {CLI} diff -f {app_file}\n"
-            f"  (edit {repo}/guestbook, commit, then) {CLI} refresh -f {app_file}\n"
-            "Press Ctrl-C to stop.",
-            flush=True,
-        )
-        wait_for_stop_signal()
-        return 0
+        return demo.run(args.keep)
     finally:
-        sim.stop()
+        demo.ctl.stop()
+        say(f"\nStopped every process; files in {work}")
 
 
 if __name__ == "__main__":
