@@ -12,6 +12,7 @@ import os
 import shutil
 import sys
 import tempfile
+import traceback
 from collections.abc import Callable, Iterator
 from importlib.metadata import version
 from pathlib import Path
@@ -251,7 +252,7 @@ def _cmd_app(args: argparse.Namespace) -> int:
         if a == "history":
             return cli_app.app_history(rt, args.name, args.output)
         if a == "diff":
-            return cli_app.app_diff(rt, args.name, args.timeout)
+            return cli_app.app_diff(rt, args.name, args.timeout, args.output)
         if a == "sync":
             return cli_app.app_sync(rt, args.name, revision=args.revision or "",
                                     prune=args.prune, dry_run=args.dry_run, force=args.force,
@@ -318,7 +319,7 @@ def _app_parser(sub: Any) -> None:
     action("get", "status, conditions, resources and operation", output=True)
     action("history", "the deployed revisions", output=True)
     action("diff", "what differs between Git and the cluster (exit 0: none, 1: some, 2: "
-                   "error), computed by a worker", timeout=60)
+                   "error), computed by a worker", output=True, timeout=60)
     sync = action("sync", "request a sync (written on the Application; a worker runs it)",
                   timeout=600)
     sync.add_argument("--revision", help="branch, tag or commit (default: targetRevision)")
@@ -356,6 +357,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version",
                         version=f"gitops-tasks {version('gitops-tasks')}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     render = sub.add_parser("render", help="print the manifests an Application renders to")
     render.add_argument("-f", "--file", required=True, help="Application manifest (- for stdin)")
@@ -459,8 +462,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {path or '(root)'}: {message}", file=sys.stderr)
         return 1
     except GitOpsError as exc:
+        if args.debug:
+            traceback.print_exc()
         print(f"error: {exc}", file=sys.stderr)
         return 2 if "diff" in (args.command, getattr(args, "action", "")) else 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a bug or an unforeseen failure: one line unless --debug
+        if args.debug:
+            raise
+        print(f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -54,12 +54,16 @@ def app_history(rt: Runtime, name: str, output: str) -> int:
     return 0
 
 
-def app_diff(rt: Runtime, name: str, timeout: float) -> int:
+def app_diff(rt: Runtime, name: str, timeout: float, output: str = "table") -> int:
     """Computed by a worker: exit 0 no difference, 1 some, 2 error, as `kubectl diff`."""
     answer = appops.diff(rt, name, timeout)
     changed = [r for r in answer["resources"] if r["status"] != "Synced"]
+    if output != "table":
+        _out(views.dump(answer, output))
+        return 1 if changed else 0
     for r in changed:
-        _out(r["diff"] or f"{r['kind']}/{r['name']}: {r['status']}")
+        text = r["diff"] or f"{r['kind']}/{r['name']}: {r['status']}"
+        _out(views.colour_diff(text) if sys.stdout.isatty() else text)
     sys.stderr.write(f"{name}: {len(changed)} of {len(answer['resources'])} resources differ "
                      f"at {answer['revision'][:12]}\n")
     return 1 if changed else 0
@@ -67,8 +71,17 @@ def app_diff(rt: Runtime, name: str, timeout: float) -> int:
 
 # ------------------------------------------------------------------------------ operations
 
+def _live(text: str) -> None:
+    """On a terminal one line that updates in place; elsewhere one line per change."""
+    if sys.stdout.isatty():
+        sys.stdout.write("\r\033[K" + text)
+        sys.stdout.flush()
+    else:
+        _out(text)
+
+
 def _follow(rt: Runtime, name: str, op_id: str, timeout: float,
-            say: Callable[[str], None] = _out) -> int:
+            say: Callable[[str], None] = _live) -> int:
     """Print the operation's progress until it ends; 0 when it Succeeded."""
     deadline = time.monotonic() + timeout
     last = ""
@@ -82,6 +95,8 @@ def _follow(rt: Runtime, name: str, op_id: str, timeout: float,
                 say(f"{name}: {line}")
                 last = line
             if state.completed:
+                if sys.stdout.isatty():
+                    _out("")
                 return 0 if state.phase == st.SUCCEEDED else 1
         elif last == "":
             say(f"{name}: requested (operation {op_id}), waiting for a worker")

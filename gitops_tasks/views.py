@@ -127,3 +127,20 @@ def dump(value: Any, output: str) -> str:
     if output == "json":
         return json.dumps(value, indent=2, sort_keys=True)
     return yaml.safe_dump(value, sort_keys=False).rstrip()
+
+
+def colour_diff(text: str) -> str:
+    """A unified diff with ANSI colours (for a terminal): removals red, additions green."""
+    out = []
+    for line in text.splitlines():
+        if line.startswith(("---", "+++")):
+            out.append(f"\033[1m{line}\033[0m")
+        elif line.startswith("-"):
+            out.append(f"\033[31m{line}\033[0m")
+        elif line.startswith("+"):
+            out.append(f"\033[32m{line}\033[0m")
+        elif line.startswith("@@"):
+            out.append(f"\033[36m{line}\033[0m")
+        else:
+            out.append(line)
+    return "\n".join(out)

@@ -59,3 +59,10 @@ def test_history_and_machine_output() -> None:
                                                           "ann"]
     assert json.loads(views.dump({"a": 1}, "json")) == {"a": 1}
     assert views.dump({"a": 1}, "yaml") == "a: 1"
+
+
+def test_colour_diff_marks_removals_and_additions() -> None:
+    coloured = views.colour_diff("--- live\n+++ desired\n@@ -1 +1 @@\n-  v: '1'\n+  v: '2'\n k")
+    lines = coloured.splitlines()
+    assert lines[3] == "\033[31m-  v: '1'\033[0m" and lines[4] == "\033[32m+  v: '2'\033[0m"
+    assert lines[5] == " k"
