@@ -10,6 +10,9 @@ from typing import Any
 import yaml
 
 OUTPUTS = ("table", "json", "yaml")
+# Per-resource results that need nothing more (model.status's result names).
+_DONE = frozenset({"Applied", "Unchanged", "Pruned", "PruneSkipped", "Skipped", "WouldApply",
+                   "WouldPrune"})
 
 
 def _d(value: Any) -> dict[str, Any]:
@@ -59,7 +62,7 @@ def operation_summary(state: dict[str, Any]) -> str:
     """`Running: wave 1 of Sync, 3/5 resources (hooks: 1 running) - applied ...`"""
     phase = str(state.get("phase") or "")
     results = [_d(r) for r in _d(state.get("syncResult")).get("resources") or []]
-    done = sum(1 for r in results if r.get("status") in ("Synced", "Pruned", "PruneSkipped")
+    done = sum(1 for r in results if r.get("status") in _DONE
                or r.get("hookPhase") == "Succeeded")
     hooks = [r for r in results if r.get("hookType")]
     running_hooks = sum(1 for r in hooks if r.get("hookPhase") in ("Running", "Pending"))

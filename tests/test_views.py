@@ -25,8 +25,8 @@ APP = {
             "phase": "Running", "message": "waiting for Deployment/web",
             "currentWave": {"phase": "Sync", "wave": 1},
             "syncResult": {"resources": [
-                {"kind": "ConfigMap", "name": "a", "status": "Synced"},
-                {"kind": "Deployment", "name": "web", "status": "Synced"},
+                {"kind": "ConfigMap", "name": "a", "status": "Applied"},
+                {"kind": "Deployment", "name": "web", "status": "Unchanged"},
                 {"kind": "Job", "name": "migrate", "status": "", "hookType": "PreSync",
                  "hookPhase": "Running"}]}},
     },
