@@ -94,6 +94,7 @@ def request_sync(apps: AppStore, name: str, request: SyncRequest, *, initiated_b
     (a pending one it was merged into keeps its id). `obj`: the Application as just read, to
     save a GET. Raises AppNotFound, OperationInProgress."""
     given = obj
+    decided: tuple[str | None, str | None] | None = None
     for _ in range(10):
         obj, given = (given if given is not None else apps.get(name)), None
         if obj is None:
@@ -102,6 +103,18 @@ def request_sync(apps: AppStore, name: str, request: SyncRequest, *, initiated_b
         pending = pending_request(obj)
         state = current_state(obj)
         running = state is not None and state.in_progress
+        seen = (pending.id if pending else None, state.operation.id if state else None)
+        if decided is None:
+            decided = seen
+        elif automated and seen != decided:
+            # The automated policy decided on what the caller read. Two refreshes of one app
+            # may overlap and both find no attempt yet: the one that writes second finds the
+            # first's operation here (requested, running or even finished) and stands down.
+            newer = pending or (state.operation if state else None)
+            assert newer is not None
+            _log.info("automated sync already requested", app=name, operation=newer.id,
+                      revision=request.revision)
+            return newer
         if pending is not None:
             if pending.sync.dry_run != request.dry_run:
                 raise OperationInProgress(

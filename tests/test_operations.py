@@ -422,3 +422,36 @@ def test_concurrent_requests_end_in_one_pending_operation(env: Env) -> None:
     # The newest revision is the last one a thread wrote.
     assert pending.sync.revision in ("t0-19", "t1-19")
     assert gave_up[0] < 2 * per_thread
+
+
+def test_two_overlapping_refreshes_request_one_automated_sync(env: Env) -> None:
+    """Both read the app before either wrote (each found no attempt yet); the one writing
+    second must not queue a second automated operation of the same revision, whether the
+    first is still requested, already running, or even finished."""
+    for when in ("requested", "running", "finished"):
+        name = f"web-{when}"
+        env.app(name, "app")
+        read_by_second = stored_obj(env, name)
+        first = request_sync(env.apps, name, SyncRequest(revision="r1"),
+                             initiated_by="automated", automated=True)
+        if when != "requested":
+            state = OperationState(first, revision="r1")
+            if when == "finished":
+                state.phase = "Failed"
+            set_state(env, name, state)
+            env.apps.remove_if(name, "/operation/id", first.id, remove="/operation")
+        second = request_sync(env.apps, name, SyncRequest(revision="r1"),
+                              initiated_by="automated", automated=True, obj=read_by_second)
+        assert second.id == first.id, when
+        pending = pending_request(stored_obj(env, name))
+        if when == "requested":
+            assert pending is not None and pending.id == first.id
+        else:
+            assert pending is None, when  # nothing queued behind the first
+    # A user's request is never turned away that way.
+    env.app("web-user", "app")
+    read_before = stored_obj(env, "web-user")
+    mine = request_sync(env.apps, "web-user", SyncRequest(revision="r1"), initiated_by="alice")
+    theirs = request_sync(env.apps, "web-user", SyncRequest(revision="r2"),
+                          initiated_by="bob", obj=read_before)
+    assert theirs.id == mine.id and theirs.sync.revision == "r2"  # merged, newest wins
