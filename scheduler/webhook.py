@@ -50,6 +50,7 @@ from gitops_tasks.webhooks.providers import PROVIDERS, load, lower
 from .secretdata import SecretData
 
 DELIVERY_KEY = "gitops:webhook-delivery:{provider}:{id}"
+PROCESSING_TTL = 60
 RESULTS = ("queued", "unmatched", "ignored", "ping", "duplicate", "unauthorized",
            "bad_request", "too_large", "unavailable")
 # Keys of the webhook Secret (Argo CD's argocd-secret spells them with a "webhook." prefix;
@@ -306,10 +307,14 @@ class Receiver:
         client = self.runtime.redis
         assert client is not None
         try:
-            if key and not client.set(key, "1", nx=True, ex=int(self.settings.delivery_ttl)):
+            # Claimed for a minute while it is processed (a receiver killed meanwhile leaves
+            # the provider's redelivery to be processed then), remembered once it was.
+            if key and not client.set(key, "1", nx=True, ex=PROCESSING_TTL):
                 return 202, "duplicate", {"provider": provider, "delivery": delivery,
                                           "duplicate": True, "apps": []}
             apps = self._refresh(provider, pushes)
+            if key:
+                client.expire(key, int(self.settings.delivery_ttl))
         except Exception as exc:  # Redis, the broker, the API server, Git: retry later
             if not isinstance(exc, redis.RedisError | OperationalError | TransientError |
                               OSError):

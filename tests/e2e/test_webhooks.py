@@ -221,6 +221,12 @@ def test_bad_requests_never_get_a_server_error(stack: Stack, hosted: Hosted) -> 
     again = post(base, sig)
     assert first[0] == again[0] == 202
     assert again[1].get("duplicate") is True
+    # Remembered for the delivery TTL once processed (a minute only while it is processed).
+    import redis
+
+    client = redis.Redis.from_url(stack.redis_url)
+    [key] = client.keys("gitops:webhook-delivery:github:*")
+    assert client.ttl(key) > 3600
     assert _HTTP.request("GET", base + "/healthz").status == 200
     assert _HTTP.request("GET", base + "/readyz").status == 200
     metrics = _HTTP.request("GET", base + "/metrics").data.decode()
