@@ -20,9 +20,6 @@ from .runtime import Runtime
 POLL = 0.5
 
 
-
-
-
 def _out(text: str) -> None:
     sys.stdout.write(text + "\n")
     sys.stdout.flush()

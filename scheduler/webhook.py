@@ -335,7 +335,7 @@ class Receiver:
         client = self.runtime.redis
         assert client is not None
         targets = self.index.targets()
-        raw = {id(t): obj for t, obj in targets}
+        raw = dict(targets)  # Target -> the Application as listed
         chosen: dict[tuple[str, str], tuple[Target, dict[str, Any], Push]] = {}
         for push in pushes:
             matched = affected(push, [t for t, _ in targets])
@@ -350,7 +350,7 @@ class Receiver:
             for target in matched:
                 paths = (*target.paths, *read.get((target.namespace, target.name), ()))
                 if touches(paths, changed):
-                    chosen[(target.namespace, target.name)] = (target, raw[id(target)], push)
+                    chosen[(target.namespace, target.name)] = (target, raw[target], push)
         pushed: dict[tuple[str, str], str] = {}
         for _target, obj, push in chosen.values():
             if not push.deleted:
@@ -368,13 +368,13 @@ class Receiver:
         return names
 
     def _changed_from_git(self, push: Push, matched: list[Target],
-                          raw: dict[int, dict[str, Any]]) -> frozenset[str] | None:
+                          raw: dict[Target, dict[str, Any]]) -> frozenset[str] | None:
         """The files `push` changed, from the mirror (the payload did not list them all), or
         None when Git cannot say (a new ref, an unreachable repository): then every app the
         push matched is refreshed, since a push is never dropped."""
         if push.created or push.deleted:
             return None
-        repo_url = raw[id(matched[0])]["spec"]["source"]["repoURL"]
+        repo_url = raw[matched[0]]["spec"]["source"]["repoURL"]
         try:
             files = self.runtime.mirrors.changed_files(repo_url, push.before, push.after)
         except GitOpsError as exc:

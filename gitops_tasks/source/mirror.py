@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -38,6 +39,7 @@ _REMOTE_HELPER = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*::")
 _TRANSPORTS = ("http", "ssh", "git", "file")
 
 log = get_logger(component="source")
+_PRESENT_MAX = 4096
 
 
 class GitMirrors:
@@ -50,6 +52,9 @@ class GitMirrors:
         self._credentials = credentials
         self.stats = MirrorStats()
         self._resolved: dict[tuple[Path, str], tuple[str, float]] = {}
+        # Commits known to be in a mirror: the render-input reads of one commit (several git
+        # calls) check its presence once, not once per call.
+        self._present: OrderedDict[tuple[Path, str], None] = OrderedDict()
 
     def mirror_path(self, repo_url: str) -> Path:
         return self.settings.cache_dir / "mirrors" / mirror_name(split_userinfo(repo_url)[0])
@@ -162,7 +167,7 @@ class GitMirrors:
         if not paths:
             return {}
         mirror = self._mirror(repo_url, app)
-        full = self._commit(mirror, sha, app)
+        full = self._present_commit(mirror, sha, app)
         stdin = "".join(f"{full}:{p}\n" for p in paths).encode()
         code, out = run_git_input(["cat-file", "--batch"], stdin, cwd=mirror.path,
                                   timeout=self.settings.timeout)
@@ -192,7 +197,7 @@ class GitMirrors:
         same for two commits exactly when those files are. None when one is a symlink (what it
         points at may lie outside `paths`)."""
         mirror = self._mirror(repo_url, app)
-        full = self._commit(mirror, sha, app)
+        full = self._present_commit(mirror, sha, app)
         spec = [p for p in paths if p]
         result = run_git(["ls-tree", "-r", "-z", "--full-tree", full,
                           *(["--", *spec] if spec and len(spec) == len(paths) else [])],
@@ -260,6 +265,19 @@ class GitMirrors:
                 app=app,
             )
         return self._resolve_sha(mirror, sha, app)
+
+    def _present_commit(self, mirror: Mirror, sha: str, app: str | None) -> str:
+        """As `_commit`, remembering (a bounded number of) full SHAs found present. Should one
+        be pruned later, the git call that reads it fails and the caller falls back."""
+        key = (mirror.path, sha)
+        if key in self._present:
+            self._present.move_to_end(key)
+            return sha
+        full = self._commit(mirror, sha, app)
+        self._present[(mirror.path, full)] = None
+        while len(self._present) > _PRESENT_MAX:
+            self._present.popitem(last=False)
+        return full
 
     def _mirror(self, repo_url: str, app: str | None) -> Mirror:
         url, username, password = split_userinfo(repo_url)
