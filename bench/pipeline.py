@@ -44,6 +44,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 from render import RESOURCES, free_port, git, wait_port  # noqa: E402
 
+from gitops_tasks.redisserver import require_redis_server  # noqa: E402
+
 BIN = Path(sys.executable).parent
 CLI = str(BIN / "gitops-tasks")
 API = "/apis/gitops-tasks.io/v1alpha1"
@@ -109,7 +111,7 @@ class Bench:
         self.repos = repos
         self.procs: list[Proc] = []
         self.rport = free_port()
-        self.procs.append(Proc(["redis-server", "--port", str(self.rport), "--save", "",
+        self.procs.append(Proc([require_redis_server(), "--port", str(self.rport), "--save", "",
                                 "--appendonly", "no"], dict(os.environ), work / "redis.log"))
         wait_port(self.rport)
         # Workloads simulated (Deployments become available 50 ms after a change), so apps

@@ -29,6 +29,7 @@ from gitops_tasks.log import configure
 from gitops_tasks.manifests import ManifestSource
 from gitops_tasks.model import keys, parse_application
 from gitops_tasks.reconcile import AppStore, Reconciler
+from gitops_tasks.redisserver import require_redis_server
 from gitops_tasks.render.cache import RenderCache
 from gitops_tasks.settings import GitSettings
 from gitops_tasks.source import GitMirrors
@@ -46,7 +47,7 @@ def main() -> int:
     configure(level="WARNING")
     work = Path(tempfile.mkdtemp(prefix="bench-reconcile-"))
     rport = free_port()
-    redis_proc = subprocess.Popen(["redis-server", "--port", str(rport), "--save", "",
+    redis_proc = subprocess.Popen([require_redis_server(), "--port", str(rport), "--save", "",
                                    "--appendonly", "no"], stdout=subprocess.DEVNULL)
     sim = KubeSim(simulate=False).start()
     try:

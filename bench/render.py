@@ -23,6 +23,7 @@ import redis
 from gitops_tasks.log import configure
 from gitops_tasks.manifests import ManifestSource
 from gitops_tasks.model import keys, parse_application
+from gitops_tasks.redisserver import require_redis_server
 from gitops_tasks.render.cache import RenderCache
 from gitops_tasks.settings import GitSettings
 from gitops_tasks.source import GitMirrors
@@ -117,7 +118,7 @@ def main() -> int:
         git(work, "clone", "-q", "--bare", str(repo), str(served / "mono.git"))
 
         rport = free_port()
-        procs.append(subprocess.Popen(["redis-server", "--port", str(rport), "--save", "",
+        procs.append(subprocess.Popen([require_redis_server(), "--port", str(rport), "--save", "",
                                        "--appendonly", "no"], stdout=subprocess.DEVNULL))
         gport = free_port()
         procs.append(subprocess.Popen(

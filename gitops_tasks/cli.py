@@ -238,6 +238,23 @@ def _cmd_up(args: argparse.Namespace) -> int:
                webhook_port=args.webhook_port, flower_port=args.flower_port, kubesim=kubesim)
 
 
+def _cmd_settings(args: argparse.Namespace) -> int:
+    """Every setting with its default and this environment's value, then the check `load()`
+    makes at every process start (exit 2 naming each invalid value)."""
+    from . import views
+
+    found = settings_mod.variables()
+    if args.output == "table":
+        print(views.table([{"variable": v.name, "default": v.default,
+                            "value": "" if v.value is None else v.value} for v in found],
+                          ("variable", "default", "value")))
+    else:
+        print(views.dump([{"name": v.name, "default": v.default, "value": v.value}
+                          for v in found], args.output))
+    settings_mod.load()
+    return 0
+
+
 def _cmd_app(args: argparse.Namespace) -> int:
     """`gitops-tasks app ACTION`: through the controller (see `cli_app`)."""
     from . import cli_app
@@ -436,6 +453,12 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--no-kubesim", action="store_true",
                        help="never: the kubeconfig's cluster")
     up.set_defaults(func=_cmd_up)
+    from .views import OUTPUTS
+
+    shown = sub.add_parser("settings", help="every GITOPS_TASKS_* setting: default and value "
+                                            "here (credentials masked); exit 2 if one is invalid")
+    shown.add_argument("-o", "--output", choices=OUTPUTS, default="table")
+    shown.set_defaults(func=_cmd_settings)
     _app_parser(sub)
     return parser
 

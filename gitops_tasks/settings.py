@@ -553,7 +553,14 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     """Settings from `env` (default: the process environment). Raises `SettingsError` naming
     every invalid variable."""
     reader = _Env(os.environ if env is None else env)
-    settings = Settings(
+    settings = _read(reader)
+    if reader.problems:
+        raise SettingsError(reader.problems)
+    return settings
+
+
+def _read(reader: _Env) -> Settings:
+    return Settings(
         git=_git(reader),
         render=_render(reader),
         redis=_redis(reader),
@@ -569,6 +576,57 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         flower=_flower(reader),
         api=_api(reader),
     )
-    if reader.problems:
-        raise SettingsError(reader.problems)
-    return settings
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One setting as `gitops-tasks settings` shows it: its variable, its default, and the value
+    this environment gives it (None when unset; credentials masked)."""
+
+    name: str
+    default: str
+    value: str | None
+
+
+class _Recorder(_Env):
+    """An `_Env` that notes every variable read and the default it falls back to."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        super().__init__(env)
+        self.defaults: dict[str, object] = {}
+
+    def raw(self, name: str) -> str | None:
+        self.defaults.setdefault(name, None)
+        return super().raw(name)
+
+    def parse(self, name: str, default: T, parse: Callable[[str], T], expected: str) -> T:
+        self.defaults[name] = default
+        return super().parse(name, default, parse, expected)
+
+
+_CREDENTIAL = re.compile(r"SECRET$|TOKENS$|PASSWORD$|USERNAME$|UUID$|BASIC_AUTH$")
+
+
+def variables(env: Mapping[str, str] | None = None) -> list[Variable]:
+    """Every `GITOPS_TASKS_*` variable `load()` reads, in the order it reads them, with its
+    default and its value in `env` (default: the process environment)."""
+    recorder = _Recorder(os.environ if env is None else env)
+    _read(recorder)
+    found = []
+    for name, default in recorder.defaults.items():
+        text = recorder.raw(name)
+        value = None if text is None else "***" if _CREDENTIAL.search(name) else _masked(text)
+        found.append(Variable(_PREFIX + name, _shown_default(default), value))
+    return found
+
+
+def _shown_default(value: object) -> str:
+    if value is None or value == "" or value == ():
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, tuple | list):
+        return ",".join(_plain(v) for v in value)
+    if isinstance(value, Path) and value.is_relative_to(tempfile.gettempdir()):
+        return "$TMPDIR/" + str(value.relative_to(tempfile.gettempdir()))
+    return _plain(value)

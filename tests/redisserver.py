@@ -3,7 +3,6 @@ pause, restart on the same port (an empty server, as after a crash without persi
 
 from __future__ import annotations
 
-import shutil
 import signal
 import socket
 import subprocess
@@ -12,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-REDIS_SERVER = shutil.which("redis-server")
+from gitops_tasks.redisserver import find_redis_server
+
+REDIS_SERVER = find_redis_server()
 needs_redis = pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed")
 
 
