@@ -23,13 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import GitOpsError
+from .model import CRD_FILE
 from .redisserver import require_redis_server
 from .runtime import default_kubeconfig, redis_or_none
 
 BIN = Path(sys.executable).parent
 CLI = str(BIN / "gitops-tasks")
 KUBECTL = str(BIN / "kubectl") if (BIN / "kubectl").exists() else "kubectl"
-CRD = Path(__file__).resolve().parents[1] / "deploy" / "crds" / "application.yaml"
 
 
 def free_port() -> int:
@@ -149,7 +149,7 @@ class LocalController:
             where = self.env.get("KUBECONFIG") or "~/.kube/config"
             self.shown["cluster"] = f"the current context of {where}"
         namespace = self.env.get("GITOPS_TASKS_NAMESPACE", "gitops-tasks")
-        self.kubectl("apply", "--server-side", "-f", str(CRD))
+        self.kubectl("apply", "--server-side", "-f", str(CRD_FILE))
         if self.kubectl("get", "namespace", namespace, check=False).returncode != 0:
             self.kubectl("create", "namespace", namespace)
 

@@ -1,5 +1,7 @@
 """The Application resource and the keys gitops-tasks puts on objects."""
 
+from pathlib import Path
+
 from .application import (
     Application,
     Automated,
@@ -20,7 +22,12 @@ from .application import (
     parse_duration,
 )
 
+# The Application CRD, shipped in the package so `gitops-tasks up` works from a wheel;
+# deploy/crds/application.yaml is the same file (tests/model/test_application.py says so).
+CRD_FILE = Path(__file__).with_name("application-crd.yaml")
+
 __all__ = [
+    "CRD_FILE",
     "Application",
     "Automated",
     "Backoff",

@@ -188,6 +188,12 @@ def test_options_hash_ignores_revision_only() -> None:
     assert a.options_hash("app1") != a.options_hash("app2")
 
 
+def test_the_packaged_crd_is_the_one_deploy_installs() -> None:
+    from gitops_tasks.model import CRD_FILE
+
+    assert CRD_FILE.read_bytes() == (ROOT / "deploy/crds/application.yaml").read_bytes()
+
+
 def test_crd_schema_accepts_argo_example(kubesim: Any, namespace: str) -> None:
     """The CRD in deploy/ loads into an API server and accepts the Argo CD example as is."""
     from tests.kubesim.http import call
