@@ -77,6 +77,10 @@ class AuthenticationFailed(SourceError, PermanentError):
     """The remote refused the credentials (or had none for a private repository)."""
 
 
+class RepoNotTrusted(SourceError, PermanentError):
+    """git refuses a local repository owned by another user (its safe.directory check)."""
+
+
 class AppPathNotFound(SourceError, PermanentError):
     """The app's path does not exist in the commit's tree."""
 

@@ -10,6 +10,7 @@ from gitops_tasks import tasks
 from gitops_tasks.log import configure as configure_logging
 from gitops_tasks.log import get_logger
 from gitops_tasks.settings import Settings
+from gitops_tasks.source import GitMirrors
 from gitops_tasks.tasks import context
 
 from .beat import Beat, Producers
@@ -43,6 +44,7 @@ def run_webhook(settings: Settings, *, host: str, port: int, insecure: bool) -> 
     from .webhook import Receiver
 
     configure_logging(settings.log)
+    GitMirrors(settings.git).check_cache_dir()  # the receiver diffs pushes in mirrors
     tasks.configure(settings)
     context.set_settings(settings, role="webhook")
     runtime = context.runtime()

@@ -39,3 +39,75 @@ def test_the_wheel_carries_the_crd_and_every_package(tmp_path: Path) -> None:
          str(target)], capture_output=True, text=True, check=False, timeout=60)
     assert found.stdout.split() == [str(target / "gitops_tasks/model/application-crd.yaml"),
                                     "True"], found.stderr
+
+
+# What a worker, beat, the receiver and Flower import at run time, the broker transport included
+# (kombu loads it by name when it connects, so importing our modules alone would miss it), with
+# every distribution that is not a declared dependency made unimportable, as in an install of
+# the package alone (the image): optional imports (structlog's use of rich) fall back, required
+# ones fail.
+_SERVICE_IMPORTS = """
+import sys
+blocked = set(sys.argv[1].split(","))
+
+class Blocker:
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        if name.split(".")[0] in blocked:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+sys.meta_path.insert(0, Blocker)
+import gitops_tasks.cli, gitops_tasks.tasks.app, gitops_tasks.tasks.worker
+import gitops_tasks.tasks.flower, gitops_tasks.render.helm, gitops_tasks.render.jsonnet
+import scheduler.main, scheduler.webhook, scheduler.beat, workers.main
+import kombu.transport.redis, celery.backends.redis, flower.app
+import gitops_tasks.log
+gitops_tasks.log.configure(level="INFO", fmt="console")
+"""
+
+
+def _closure(dist: str, extras: frozenset[str] = frozenset()) -> set[str]:
+    """The distributions `dist` (with `extras`) pulls in, by its metadata's markers."""
+    from importlib.metadata import PackageNotFoundError, requires
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    seen: set[str] = set()
+    todo = [(dist, extras)]
+    while todo:
+        name, wanted = todo.pop()
+        key = f"{canonicalize_name(name)}[{','.join(sorted(wanted))}]"
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            listed = requires(name) or []
+        except PackageNotFoundError:
+            continue
+        for text in listed:
+            req = Requirement(text)
+            if req.marker is None or any(req.marker.evaluate({"extra": e})
+                                         for e in (wanted | {""})):
+                todo.append((req.name, frozenset(req.extras)))
+    return {k.split("[")[0] for k in seen}
+
+
+def test_the_services_start_with_only_the_declared_dependencies() -> None:
+    """A module imported at run time from a package only the test tools bring works in the
+    suite and fails in a production install: kombu's Redis transport needs `packaging`, which
+    only kombu's `redis` extra declares (seen when the image's worker would not start)."""
+    from importlib.metadata import packages_distributions
+
+    from packaging.utils import canonicalize_name
+
+    declared = _closure("gitops-tasks")
+    ours = {"gitops_tasks", "scheduler", "workers", "kubesim"}
+    blocked = {m for m, dists in packages_distributions().items()
+               if m not in ours and not m.startswith("_")
+               and not any(canonicalize_name(d) in declared for d in dists)}
+    assert {"pytest", "hypothesis"} <= blocked and "celery" not in blocked
+    done = subprocess.run([sys.executable, "-c", _SERVICE_IMPORTS, ",".join(sorted(blocked))],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]

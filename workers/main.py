@@ -10,6 +10,7 @@ from gitops_tasks import metrics
 from gitops_tasks.log import configure as configure_logging
 from gitops_tasks.log import get_logger
 from gitops_tasks.settings import Settings
+from gitops_tasks.source import GitMirrors
 from gitops_tasks.tasks import worker
 
 from .probe import serve
@@ -23,6 +24,7 @@ MAX_SILENCE = 30.0
 def run(settings: Settings, *, queues: Sequence[str], concurrency: int = 0,
         probe_port: int | None = None, hostname: str = "") -> int:
     configure_logging(settings.log)
+    GitMirrors(settings.git).check_cache_dir()
     port = settings.tasks.worker_probe_port if probe_port is None else probe_port
     server = None
     if port:

@@ -16,7 +16,12 @@ from pathlib import Path
 from git.cmd import Git
 
 from gitops_tasks import metrics
-from gitops_tasks.errors import AuthenticationFailed, RepoUnreachable, SourceError
+from gitops_tasks.errors import (
+    AuthenticationFailed,
+    RepoNotTrusted,
+    RepoUnreachable,
+    SourceError,
+)
 from gitops_tasks.source.urls import redact
 
 # Exit status GitPython reports when its watchdog killed the command (SIGKILL).
@@ -110,6 +115,13 @@ def network_error(
         return AuthenticationFailed(
             f"{where} refused access to git {action} (using {using}): check that a repository "
             f"secret matches this URL and holds a valid username/password or SSH key ({detail})",
+            app=app,
+        )
+    if "detected dubious ownership" in result.stderr:
+        return RepoNotTrusted(
+            f"git refuses to read {where}: the repository is owned by another user than the "
+            "one running gitops-tasks (git's safe.directory check); run the workers as its "
+            "owner, or add its path to git's safe.directory",
             app=app,
         )
     if _NO_SUCH_REPO.search(result.stderr):

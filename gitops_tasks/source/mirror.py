@@ -11,6 +11,7 @@ happens only when that commit is not in the mirror yet, so an unchanged remote i
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import time
 from collections import OrderedDict
@@ -22,6 +23,7 @@ from gitops_tasks.errors import (
     InvalidApplication,
     RepoUnreachable,
     RevisionNotFound,
+    SourceError,
 )
 from gitops_tasks.log import get_logger
 from gitops_tasks.settings import GitSettings
@@ -55,6 +57,22 @@ class GitMirrors:
         # Commits known to be in a mirror: the render-input reads of one commit (several git
         # calls) check its presence once, not once per call.
         self._present: OrderedDict[tuple[Path, str], None] = OrderedDict()
+
+    def check_cache_dir(self) -> None:
+        """Fail at start, with what to do, when the cache directory cannot be written: else
+        every refresh of every app fails later with a bare PermissionError (seen in a container
+        whose cache volume was owned by root)."""
+        path = self.settings.cache_dir
+        try:
+            (path / "mirrors").mkdir(parents=True, exist_ok=True)
+            probe = path / f".writable-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise SourceError(
+                f"GITOPS_TASKS_GIT_CACHE_DIR={path} is not writable by uid {os.getuid()} "
+                f"({exc.strerror}): point it at a writable directory, or mount one there "
+                "(an emptyDir in Kubernetes) owned by that user") from exc
 
     def mirror_path(self, repo_url: str) -> Path:
         return self.settings.cache_dir / "mirrors" / mirror_name(split_userinfo(repo_url)[0])

@@ -10,7 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from gitops_tasks.errors import AuthenticationFailed, PermanentError, RepoUnreachable
+from gitops_tasks.errors import (
+    AuthenticationFailed,
+    PermanentError,
+    RepoNotTrusted,
+    RepoUnreachable,
+)
 from gitops_tasks.settings import GitSettings
 from gitops_tasks.source import GitMirrors, RepoCredentials, match_credentials
 from tests.source.conftest import HTTP_PASSWORD, HTTP_USER
@@ -170,3 +175,22 @@ def test_hung_remote_is_repo_unreachable_after_the_timeout(
     elapsed = time.monotonic() - started
     assert 1.5 < elapsed < 6, elapsed
     assert url in str(info.value)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give the repository away")
+def test_a_local_repository_owned_by_another_user_is_a_permanent_error_that_says_so(
+        tmp_path: Path, settings: GitSettings) -> None:
+    """git hides its safe.directory refusal behind "Could not read from remote repository",
+    which read as a network problem and was retried forever (seen in the image, where the
+    worker's user does not own a mounted repository)."""
+    import subprocess
+
+    repo = tmp_path / "theirs"
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    subprocess.run(["git", "-C", str(repo), "-c", "user.name=a", "-c", "user.email=a@b",
+                    "commit", "-q", "--allow-empty", "-m", "one"], check=True)
+    for path in [repo, *repo.rglob("*")]:
+        os.lchown(path, 12345, 12345)
+    with pytest.raises(RepoNotTrusted, match="owned by another user") as info:
+        GitMirrors(settings).resolve(f"file://{repo}", "main", app="guestbook")
+    assert isinstance(info.value, PermanentError) and "safe.directory" in str(info.value)
