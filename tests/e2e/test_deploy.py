@@ -97,6 +97,10 @@ def test_deploy_applies_to_a_cluster_and_its_workloads_become_available(
     assert "worker" in hpa
 
 
+def dockerfile_args() -> set[str]:
+    return set(re.findall(r"^ARG (\w+)", (ROOT / "Dockerfile").read_text(), re.M))
+
+
 def test_compose_names_only_what_exists() -> None:
     compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
     services = compose["services"]
@@ -107,7 +111,8 @@ def test_compose_names_only_what_exists() -> None:
         if name == "redis":
             continue
         assert service["command"][0] in commands(), service["command"]
-        assert (ROOT / service["build"] / "Dockerfile").is_file()
+        assert (ROOT / service["build"]["context"] / "Dockerfile").is_file()
+        assert set(service["build"].get("args", {})) <= dockerfile_args()
         for var in service["environment"]:
             assert known_setting(var) or var == "KUBECONFIG", var
         assert service.get("healthcheck") or name == "beat", name
