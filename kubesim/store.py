@@ -740,7 +740,7 @@ class Store:
         try:
             return fieldmanager.update(old, new, manager=manager, builtin=rt.builtin,
                                        api_version=rt.api_version, now=now_rfc3339(),
-                                       subresource=subresource)
+                                       subresource=subresource, schema=rt.schema)
         except (ValueError, TypeError, AttributeError) as exc:
             # e.g. two list items with one key: the object cannot be tracked, so refuse it.
             raise errors.invalid(rt.kind, new["metadata"].get("name", ""), rt.group,
@@ -884,7 +884,7 @@ class Store:
             try:
                 new = fieldmanager.apply(None, config, manager=manager, force=force,
                                          builtin=rt.builtin, api_version=rt.api_version,
-                                         now=stamp, subresource=subresource)
+                                         now=stamp, subresource=subresource, schema=rt.schema)
             except fieldmanager.ApplyConflict as exc:  # pragma: no cover - nothing to conflict
                 raise self._conflict_error(rt, name, exc) from exc
             except ValueError as exc:
@@ -898,14 +898,14 @@ class Store:
             try:
                 new = fieldmanager.apply(live, config, manager=manager, force=force,
                                          builtin=rt.builtin, api_version=rt.api_version,
-                                         now=stamp, subresource=subresource)
+                                         now=stamp, subresource=subresource, schema=rt.schema)
             except fieldmanager.ApplyConflict as exc:
                 # `kubectl apply --server-side` may take over what `kubectl apply` set: conflicts
                 # on fields still as last applied client-side are forced (lastAppliedManager).
                 allowed = None
                 if manager == fieldmanager.KUBECTL_MANAGER:
                     allowed = fieldmanager.last_applied_allowed_conflicts(
-                        live, builtin=rt.builtin, api_version=rt.api_version)
+                        live, builtin=rt.builtin, api_version=rt.api_version, schema=rt.schema)
                 if allowed is None:
                     raise
                 left = [c for c in exc.conflicts if c.field not in allowed]
@@ -913,7 +913,7 @@ class Store:
                     raise fieldmanager.ApplyConflict(left) from exc
                 new = fieldmanager.apply(live, config, manager=manager, force=True,
                                          builtin=rt.builtin, api_version=rt.api_version,
-                                         now=stamp, subresource=subresource)
+                                         now=stamp, subresource=subresource, schema=rt.schema)
         except fieldmanager.ApplyConflict as exc:
             raise self._conflict_error(rt, name, exc) from exc
         except ValueError as exc:

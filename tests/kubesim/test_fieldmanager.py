@@ -482,6 +482,35 @@ def test_custom_resource_list_conflicts_as_a_whole() -> None:
     assert managers(forced) == [("B", "Apply")]
 
 
+# A custom resource whose schema makes `list` a map-list keyed by name and `set` a set.
+KEYED_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "list": {
+            "type": "array",
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["name"],
+            "items": {"type": "object", "properties": {
+                "name": {"type": "string"}, "value": {"type": "integer"}}},
+        },
+        "set": {"type": "array", "x-kubernetes-list-type": "set", "items": {"type": "integer"}},
+        "unrelated": {"type": "integer"},
+    },
+}
+
+
+def keyed(**fields: Any) -> dict[str, Any]:
+    return {"apiVersion": "example.com/v1", "kind": "Keyed", "metadata": {"name": "k"}, **fields}
+
+
+def test_custom_resource_schema_list_types_decide_field_sets() -> None:
+    fs = field_set(keyed(list=[{"name": "a", "value": 1}], set=[1]), builtin=False,
+                   schema=KEYED_SCHEMA)
+    assert ("f:list", 'k:{"name":"a"}', "f:value") in fs
+    assert ("f:set", "v:1") in fs
+    assert ("f:list",) not in fs
+
+
 def test_map_list_merge_order_follows_config() -> None:
     live = stored(do_apply(None, two_containers(), "A"))
     config = deployment(
