@@ -35,6 +35,12 @@ TypeKey = tuple[str, str]  # (group, plural)
 INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 CONTROLLER_MANAGER = "kube-controller-manager"
 CRD_CONTROLLER = "kube-apiserver"
+# The CRD conditions kube-apiserver's own controllers maintain: (type, reason, message) once the
+# names are accepted and the CRD is established.
+_CRD_CONDITIONS = (
+    ("NamesAccepted", "NoConflicts", "no conflicts found"),
+    ("Established", "InitialNamesAccepted", "the initial names have been accepted"),
+)
 
 # Metadata fields the server owns: never taken from a request body.
 _SERVER_METADATA = (
@@ -1153,28 +1159,29 @@ class Store:
         if crd["metadata"].get("deletionTimestamp"):
             return
         types = self.registry.register_crd(crd)
-        conditions = [
-            {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts",
-             "message": "no conflicts found"},
-            {"type": "Established", "status": "True", "reason": "InitialNamesAccepted",
-             "message": "the initial names have been accepted"},
-        ]
         status = crd.get("status") or {}
-        old_conditions = {c.get("type"): c for c in status.get("conditions") or []}
         stamp = now_rfc3339()
-        for c in conditions:
-            prev = old_conditions.get(c["type"])
-            c["lastTransitionTime"] = (
-                prev["lastTransitionTime"]
-                if prev and prev.get("status") == c["status"] and prev.get("lastTransitionTime")
-                else stamp
-            )
+        # The naming and establishing controllers set only their own conditions, in place
+        # (apihelpers.SetCRDCondition): conditions others wrote stay, and so does their owner.
+        conditions = [dict(c) if isinstance(c, dict) else c
+                      for c in status.get("conditions") or []]
+        for ctype, reason, message in _CRD_CONDITIONS:
+            prev = next((c for c in conditions
+                         if isinstance(c, dict) and c.get("type") == ctype), None)
+            if prev is None:
+                conditions.append({"type": ctype, "status": "True", "lastTransitionTime": stamp,
+                                   "reason": reason, "message": message})
+                continue
+            if prev.get("status") != "True" or not prev.get("lastTransitionTime"):
+                prev["lastTransitionTime"] = stamp
+            prev.update(status="True", reason=reason, message=message)
         versions = [t.version for t in types]
         stored_versions = list(status.get("storedVersions") or [])
         storage = types[0].storage_version if types else ""
         if storage and storage not in stored_versions:
             stored_versions.append(storage)
         new_status = {
+            **status,
             "conditions": conditions,
             "acceptedNames": copy.deepcopy(crd["spec"].get("names", {})),
             "storedVersions": stored_versions or versions[:1],

@@ -746,6 +746,31 @@ def test_custom_resource_sets_nested_list_maps_and_atomic_maps_follow_the_schema
     assert [c["field"] for c in status["details"]["causes"]] == [".spec.tags"]
 
 
+def test_crd_writes_keep_status_conditions_other_managers_set(api_client: client.ApiClient,
+                                                              crd_group: str) -> None:
+    ext = client.ApiextensionsV1Api(api_client)
+    name = f"widgets.{crd_group}"
+    audited = {"type": "Audited", "status": "True", "reason": "Reviewed",
+               "message": "schema reviewed", "lastTransitionTime": "2024-05-01T10:00:00Z"}
+    ext.patch_custom_resource_definition_status(name, {
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": name}, "status": {"conditions": [audited]},
+    }, field_manager="auditor", _content_type="application/apply-patch+yaml")
+    # A spec write makes the server's controllers revisit the status; they reset only the
+    # conditions they maintain.
+    ext.patch_custom_resource_definition(name, {"metadata": {"labels": {"team": "a"}}},
+                                         field_manager="labeler", _content_type=MERGE)
+    crd = api_client.sanitize_for_serialization(ext.read_custom_resource_definition(name))
+    conditions = {c["type"]: c for c in crd["status"]["conditions"]}
+    kept = conditions["Audited"]
+    # The client parses the time, so it comes back as +00:00.
+    assert kept.pop("lastTransitionTime").startswith("2024-05-01T10:00:00")
+    assert kept == {k: v for k, v in audited.items() if k != "lastTransitionTime"}
+    assert conditions["Established"]["status"] == "True"
+    assert conditions["NamesAccepted"]["status"] == "True"
+    assert owns(crd, "auditor", "f:status", "f:conditions", 'k:{"type":"Audited"}', "f:reason")
+
+
 # --------------------------------------------------------------------------- typed APIs
 
 
