@@ -307,23 +307,21 @@ def _fs_value(
         if lt.kind == "atomic":
             out.add(path)
             return
-        seen: set[str] = set()
-        for index, item in enumerate(value):
-            if strict:
+        if strict:
+            for index, item in enumerate(value):
                 problem = _key_error(item, lt)
                 if problem:
                     raise ValueError(f"{path_string(path)}: element {index}: {problem}")
-            elem = _item_elem(item, lt, index)
-            if elem in seen:
-                if strict:
-                    raise ValueError(
-                        f"{path_string(path)}: duplicate entries for key {path_string((elem,))}"
-                    )
-                continue
-            seen.add(elem)
+        items = _index_items(value, lt)
+        if strict and len(items) < len(value):
+            elem = next(e for e, v in items.items() if type(v) is _Duplicates)
+            raise ValueError(
+                f"{path_string(path)}: duplicate entries for key {path_string((elem,))}"
+            )
+        for elem, item in items.items():
             item_path = (*path, elem)
             out.add(item_path)
-            if isinstance(item, dict):
+            if isinstance(item, dict):  # not a _Duplicates group: that is a leaf
                 _fs_map(item, item_path, fpath, types, out, strict)
     else:
         out.add(path)
@@ -389,6 +387,9 @@ def _one_side(
         if item or _node_tracked(fpath, types):
             out.add(path)
     elif isinstance(value, list):
+        if type(value) is _Duplicates:
+            out.add(path)  # a repeated key is a leaf, whatever its items hold
+            return
         lt = types.list_type(fpath)
         if not value or lt.kind == "atomic":
             out.add(path)
@@ -409,18 +410,35 @@ def _one_side_children(
         if value and not types.is_atomic_map(fpath):
             for key, child in value.items():
                 _one_side(child, (*path, "f:" + key), (*fpath, key), types, out, False)
-    elif isinstance(value, list):
+    elif isinstance(value, list) and type(value) is not _Duplicates:
         lt = types.list_type(fpath)
         if value and lt.kind != "atomic":
             for elem, child in _index_items(value, lt).items():
                 _one_side(child, (*path, elem), fpath, types, out, True)
 
 
+class _Duplicates(list[Any]):
+    """The items of a live list that share one key (or one value, in a set), in their order.
+
+    Only an applied configuration must not repeat a key; a created or updated object may (two
+    env entries with one name are valid). structured-merge-diff then treats the key as a leaf:
+    the writer owns `k:{...}` itself and none of the items' fields, any change to the group
+    changes that leaf, and an apply that sets the key replaces the whole group.
+    """
+
+
 def _index_items(items: list[Any], lt: ListType) -> dict[str, Any]:
-    """Items of a non-atomic list by path element; a repeated key keeps its first item."""
+    """Items of a non-atomic list by path element; items sharing one become a _Duplicates."""
     out: dict[str, Any] = {}
     for index, item in enumerate(items):
-        out.setdefault(_item_elem(item, lt, index), item)
+        elem = _item_elem(item, lt, index)
+        prev = out.get(elem, _MISSING)
+        if prev is _MISSING:
+            out[elem] = item
+        elif type(prev) is _Duplicates:
+            prev.append(item)
+        else:
+            out[elem] = _Duplicates((prev, item))
     return out
 
 
@@ -459,6 +477,9 @@ def _cmp(old: Any, new: Any, path: Path, fpath: _FPath, types: ListTypes, res: C
             _cmp_maps(old, new, path, fpath, types, res)
         return
     if isinstance(old, list) and isinstance(new, list):
+        if type(old) is _Duplicates or type(new) is _Duplicates:
+            res.modified.add(path)  # a repeated key is a leaf: its items have no fields
+            return
         lt = types.list_type(fpath)
         if lt.kind == "atomic":
             res.modified.add(path)
@@ -535,7 +556,11 @@ def _merge(live: Any, config: Any, fpath: _FPath, types: ListTypes) -> Any:
         # on scalars and atomic values null replaces like any other value.
         if isinstance(live, dict) and not types.is_atomic_map(fpath):
             return _copy(live)
-        if isinstance(live, list) and types.list_type(fpath).kind != "atomic":
+        if (
+            isinstance(live, list)
+            and type(live) is not _Duplicates
+            and types.list_type(fpath).kind != "atomic"
+        ):
             return _copy(live)
     return config
 
@@ -580,7 +605,11 @@ def _merge_lists(
         if li < nl:
             le = lhs_order[li]
             if le not in rhs:
-                out.append(_copy(lhs[le]))
+                kept = lhs[le]
+                if type(kept) is _Duplicates:
+                    out.extend(_copy(v) for v in kept)  # untouched by the config: all stay
+                else:
+                    out.append(_copy(kept))
                 li += 1
                 continue
             if le in merged_rhs:

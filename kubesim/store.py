@@ -748,7 +748,8 @@ class Store:
                                        api_version=rt.api_version, now=now_rfc3339(),
                                        subresource=subresource, schema=rt.schema)
         except (ValueError, TypeError, AttributeError) as exc:
-            # e.g. two list items with one key: the object cannot be tracked, so refuse it.
+            # A body the field manager cannot walk cannot be tracked, so refuse it. (Items that
+            # repeat a key can: only an applied configuration must not repeat one.)
             raise errors.invalid(rt.kind, new["metadata"].get("name", ""), rt.group,
                                  [("", str(exc))]) from exc
 
