@@ -17,8 +17,9 @@ Field sets are Python sets of paths. A path is a tuple of path elements spelled 
 `"v:<JSON>"` for items of set-lists and `"i:<index>"` for list items that have no key. A path in a
 set means that the node itself is owned (SMD calls it a *member*); the `"."` key of `fieldsV1` is
 only how the encoding marks a member that also has owned children, so it never appears in a path.
-We have no OpenAPI schema: list semantics come from `kubesim.listtypes`, and every key of a
-non-atomic map is treated as a named field.
+List and map semantics come from `kubesim.listtypes`: its table for built-in kinds, the CRD's
+structural schema for custom resources; every key of a non-atomic map is treated as a named
+field.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from kubesim.listtypes import ListType, is_atomic_map, item_key, list_type
+from kubesim import listtypes
+from kubesim.listtypes import ListType, ListTypes, item_key
 
 Path = tuple[str, ...]
 FieldSet = set[Path]
@@ -84,6 +86,11 @@ _ALWAYS_PRESENT = frozenset(
 )
 
 _MISSING: Any = object()
+
+
+def _types_of(builtin: bool, schema: Mapping[str, Any] | None) -> ListTypes:
+    """Built-in kinds use kubesim's table; custom resources their CRD version's schema."""
+    return listtypes.BUILTIN if builtin else listtypes.for_schema(schema)
 
 
 # --------------------------------------------------------------------------------------------
@@ -253,56 +260,69 @@ def _path_sort_key(path: Path) -> tuple[tuple[int, Any], ...]:
 # Field sets (SMD TypedValue.ToFieldSet)
 
 
-def field_set(obj: Mapping[str, Any], *, builtin: bool, strict: bool = False) -> FieldSet:
+def field_set(
+    obj: Mapping[str, Any],
+    *,
+    builtin: bool,
+    strict: bool = False,
+    schema: Mapping[str, Any] | None = None,
+) -> FieldSet:
     """The fields `obj` sets, as an applier of `obj` would own them (ignored fields included).
 
     Leaves are scalars, nulls, atomic lists and maps, and empty maps; every item of a map-list
     or set-list is a member too. `strict` raises ValueError for list items that have no key or
     appear twice, as the API server does for an applied configuration.
     """
+    return _field_set(obj, _types_of(builtin, schema), strict)
+
+
+def _field_set(obj: Mapping[str, Any], types: ListTypes, strict: bool) -> FieldSet:
     out: FieldSet = set()
-    _fs_map(obj, (), (), builtin, out, strict)
+    _fs_map(obj, (), (), types, out, strict)
     return out
 
 
 def _fs_map(
-    obj: Mapping[str, Any], path: Path, fpath: _FPath, builtin: bool, out: FieldSet, strict: bool
+    obj: Mapping[str, Any],
+    path: Path,
+    fpath: _FPath,
+    types: ListTypes,
+    out: FieldSet,
+    strict: bool,
 ) -> None:
     for key, value in obj.items():
-        _fs_value(value, (*path, "f:" + key), (*fpath, key), builtin, out, strict)
+        _fs_value(value, (*path, "f:" + key), (*fpath, key), types, out, strict)
 
 
 def _fs_value(
-    value: Any, path: Path, fpath: _FPath, builtin: bool, out: FieldSet, strict: bool
+    value: Any, path: Path, fpath: _FPath, types: ListTypes, out: FieldSet, strict: bool
 ) -> None:
     if isinstance(value, dict):
-        if not value or is_atomic_map(fpath, builtin):
+        if not value or types.is_atomic_map(fpath):
             out.add(path)
         else:
-            _fs_map(value, path, fpath, builtin, out, strict)
+            _fs_map(value, path, fpath, types, out, strict)
     elif isinstance(value, list):
-        lt = list_type(fpath, builtin)
+        lt = types.list_type(fpath)
         if lt.kind == "atomic":
             out.add(path)
             return
-        seen: set[str] = set()
-        for index, item in enumerate(value):
-            if strict:
+        if strict:
+            for index, item in enumerate(value):
                 problem = _key_error(item, lt)
                 if problem:
                     raise ValueError(f"{path_string(path)}: element {index}: {problem}")
-            elem = _item_elem(item, lt, index)
-            if elem in seen:
-                if strict:
-                    raise ValueError(
-                        f"{path_string(path)}: duplicate entries for key {path_string((elem,))}"
-                    )
-                continue
-            seen.add(elem)
+        items = _index_items(value, lt)
+        if strict and len(items) < len(value):
+            elem = next(e for e, v in items.items() if type(v) is _Duplicates)
+            raise ValueError(
+                f"{path_string(path)}: duplicate entries for key {path_string((elem,))}"
+            )
+        for elem, item in items.items():
             item_path = (*path, elem)
             out.add(item_path)
-            if isinstance(item, dict):
-                _fs_map(item, item_path, fpath, builtin, out, strict)
+            if isinstance(item, dict):  # not a _Duplicates group: that is a leaf
+                _fs_map(item, item_path, fpath, types, out, strict)
     else:
         out.add(path)
 
@@ -327,66 +347,98 @@ def _ensure_named_fields(paths: Iterable[Path]) -> FieldSet:
 # Compare (SMD TypedValue.Compare)
 
 
-def compare(old: Mapping[str, Any], new: Mapping[str, Any], *, builtin: bool) -> Comparison:
+def compare(
+    old: Mapping[str, Any],
+    new: Mapping[str, Any],
+    *,
+    builtin: bool,
+    schema: Mapping[str, Any] | None = None,
+) -> Comparison:
     """What changed from `old` to `new`, ignored fields left out.
 
     Leaves are added, modified or removed; a map, list or list item present on one side only is
     added or removed as a node as well as through its contents.
     """
+    return _compare(old, new, _types_of(builtin, schema))
+
+
+def _compare(old: Mapping[str, Any], new: Mapping[str, Any], types: ListTypes) -> Comparison:
     result = Comparison()
-    _cmp_maps(old, new, (), (), builtin, result)
+    _cmp_maps(old, new, (), (), types, result)
     for s in (result.added, result.modified, result.removed):
         s -= IGNORED_PATHS
     return result
 
 
-def _node_tracked(fpath: _FPath, builtin: bool) -> bool:
-    return not (builtin and fpath and fpath[-1] in _ALWAYS_PRESENT)
+def _node_tracked(fpath: _FPath, types: ListTypes) -> bool:
+    return not (types.builtin and fpath and fpath[-1] in _ALWAYS_PRESENT)
 
 
 def _one_side(
-    value: Any, path: Path, fpath: _FPath, builtin: bool, out: FieldSet, item: bool
+    value: Any, path: Path, fpath: _FPath, types: ListTypes, out: FieldSet, item: bool
 ) -> None:
     """Every node of a subtree that exists on one side of a comparison only."""
     if isinstance(value, dict):
-        if not value or is_atomic_map(fpath, builtin):
+        if not value or types.is_atomic_map(fpath):
             out.add(path)
             return
         for key, child in value.items():
-            _one_side(child, (*path, "f:" + key), (*fpath, key), builtin, out, False)
-        if item or _node_tracked(fpath, builtin):
+            _one_side(child, (*path, "f:" + key), (*fpath, key), types, out, False)
+        if item or _node_tracked(fpath, types):
             out.add(path)
     elif isinstance(value, list):
-        lt = list_type(fpath, builtin)
+        if type(value) is _Duplicates:
+            out.add(path)  # a repeated key is a leaf, whatever its items hold
+            return
+        lt = types.list_type(fpath)
         if not value or lt.kind == "atomic":
             out.add(path)
             return
         for elem, child in _index_items(value, lt).items():
-            _one_side(child, (*path, elem), fpath, builtin, out, True)
-        if item or _node_tracked(fpath, builtin):
+            _one_side(child, (*path, elem), fpath, types, out, True)
+        if item or _node_tracked(fpath, types):
             out.add(path)
     else:
         out.add(path)
 
 
-def _one_side_children(value: Any, path: Path, fpath: _FPath, builtin: bool, out: FieldSet) -> None:
+def _one_side_children(
+    value: Any, path: Path, fpath: _FPath, types: ListTypes, out: FieldSet
+) -> None:
     """Like _one_side, for the contents of a container whose own node is reported elsewhere."""
     if isinstance(value, dict):
-        if value and not is_atomic_map(fpath, builtin):
+        if value and not types.is_atomic_map(fpath):
             for key, child in value.items():
-                _one_side(child, (*path, "f:" + key), (*fpath, key), builtin, out, False)
-    elif isinstance(value, list):
-        lt = list_type(fpath, builtin)
+                _one_side(child, (*path, "f:" + key), (*fpath, key), types, out, False)
+    elif isinstance(value, list) and type(value) is not _Duplicates:
+        lt = types.list_type(fpath)
         if value and lt.kind != "atomic":
             for elem, child in _index_items(value, lt).items():
-                _one_side(child, (*path, elem), fpath, builtin, out, True)
+                _one_side(child, (*path, elem), fpath, types, out, True)
+
+
+class _Duplicates(list[Any]):
+    """The items of a live list that share one key (or one value, in a set), in their order.
+
+    Only an applied configuration must not repeat a key; a created or updated object may (two
+    env entries with one name are valid). structured-merge-diff then treats the key as a leaf:
+    the writer owns `k:{...}` itself and none of the items' fields, any change to the group
+    changes that leaf, and an apply that sets the key replaces the whole group.
+    """
 
 
 def _index_items(items: list[Any], lt: ListType) -> dict[str, Any]:
-    """Items of a non-atomic list by path element; a repeated key keeps its first item."""
+    """Items of a non-atomic list by path element; items sharing one become a _Duplicates."""
     out: dict[str, Any] = {}
     for index, item in enumerate(items):
-        out.setdefault(_item_elem(item, lt, index), item)
+        elem = _item_elem(item, lt, index)
+        prev = out.get(elem, _MISSING)
+        if prev is _MISSING:
+            out[elem] = item
+        elif type(prev) is _Duplicates:
+            prev.append(item)
+        else:
+            out[elem] = _Duplicates((prev, item))
     return out
 
 
@@ -400,32 +452,35 @@ def _cmp_maps(
     new: Mapping[str, Any],
     path: Path,
     fpath: _FPath,
-    builtin: bool,
+    types: ListTypes,
     res: Comparison,
 ) -> None:
     for key, ov in old.items():
         p, fp = (*path, "f:" + key), (*fpath, key)
         nv = new.get(key, _MISSING)
         if nv is _MISSING:
-            _one_side(ov, p, fp, builtin, res.removed, False)
+            _one_side(ov, p, fp, types, res.removed, False)
         else:
-            _cmp(ov, nv, p, fp, builtin, res)
+            _cmp(ov, nv, p, fp, types, res)
     for key, nv in new.items():
         if key not in old:
-            _one_side(nv, (*path, "f:" + key), (*fpath, key), builtin, res.added, False)
+            _one_side(nv, (*path, "f:" + key), (*fpath, key), types, res.added, False)
 
 
-def _cmp(old: Any, new: Any, path: Path, fpath: _FPath, builtin: bool, res: Comparison) -> None:
+def _cmp(old: Any, new: Any, path: Path, fpath: _FPath, types: ListTypes, res: Comparison) -> None:
     if _same(old, new):
         return  # SMD skips identical values too, however large
     if isinstance(old, dict) and isinstance(new, dict):
-        if is_atomic_map(fpath, builtin):
+        if types.is_atomic_map(fpath):
             res.modified.add(path)
         else:
-            _cmp_maps(old, new, path, fpath, builtin, res)
+            _cmp_maps(old, new, path, fpath, types, res)
         return
     if isinstance(old, list) and isinstance(new, list):
-        lt = list_type(fpath, builtin)
+        if type(old) is _Duplicates or type(new) is _Duplicates:
+            res.modified.add(path)  # a repeated key is a leaf: its items have no fields
+            return
+        lt = types.list_type(fpath)
         if lt.kind == "atomic":
             res.modified.add(path)
             return
@@ -433,18 +488,18 @@ def _cmp(old: Any, new: Any, path: Path, fpath: _FPath, builtin: bool, res: Comp
         for elem, ov in old_items.items():
             nv = new_items.get(elem, _MISSING)
             if nv is _MISSING:
-                _one_side(ov, (*path, elem), fpath, builtin, res.removed, True)
+                _one_side(ov, (*path, elem), fpath, types, res.removed, True)
             else:
-                _cmp(ov, nv, (*path, elem), fpath, builtin, res)
+                _cmp(ov, nv, (*path, elem), fpath, types, res)
         for elem, nv in new_items.items():
             if elem not in old_items:
-                _one_side(nv, (*path, elem), fpath, builtin, res.added, True)
+                _one_side(nv, (*path, elem), fpath, types, res.added, True)
         return
     # Different scalars, or a value whose kind changed (map to scalar...): the node itself is
     # modified and whatever the old container held is gone (SMD walks both atoms).
     res.modified.add(path)
-    _one_side_children(old, path, fpath, builtin, res.removed)
-    _one_side_children(new, path, fpath, builtin, res.added)
+    _one_side_children(old, path, fpath, types, res.removed)
+    _one_side_children(new, path, fpath, types, res.added)
 
 
 # --------------------------------------------------------------------------------------------
@@ -460,48 +515,58 @@ def _copy(value: Any) -> Any:
     return value
 
 
-def merge(live: Mapping[str, Any], config: Mapping[str, Any], *, builtin: bool) -> dict[str, Any]:
+def merge(
+    live: Mapping[str, Any],
+    config: Mapping[str, Any],
+    *,
+    builtin: bool,
+    schema: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """`config` merged into `live` (a new object sharing nothing with either)."""
-    return _merge_maps(live, config, (), builtin)
+    return _merge_maps(live, config, (), _types_of(builtin, schema))
 
 
 def _merge_maps(
-    live: Mapping[str, Any], config: Mapping[str, Any], fpath: _FPath, builtin: bool
+    live: Mapping[str, Any], config: Mapping[str, Any], fpath: _FPath, types: ListTypes
 ) -> dict[str, Any]:
     # Live keys keep their order; new keys follow in config order.
     out: dict[str, Any] = {}
     for key, lv in live.items():
         cv = config.get(key, _MISSING)
-        out[key] = _copy(lv) if cv is _MISSING else _merge(lv, cv, (*fpath, key), builtin)
+        out[key] = _copy(lv) if cv is _MISSING else _merge(lv, cv, (*fpath, key), types)
     for key, cv in config.items():
         if key not in live:
             out[key] = _copy(cv)
     return out
 
 
-def _merge(live: Any, config: Any, fpath: _FPath, builtin: bool) -> Any:
+def _merge(live: Any, config: Any, fpath: _FPath, types: ListTypes) -> Any:
     if isinstance(config, dict):
-        if isinstance(live, dict) and (live or config) and not is_atomic_map(fpath, builtin):
-            return _merge_maps(live, config, fpath, builtin)
+        if isinstance(live, dict) and (live or config) and not types.is_atomic_map(fpath):
+            return _merge_maps(live, config, fpath, types)
         return _copy(config)
     if isinstance(config, list):
         if isinstance(live, list) and (live or config):
-            lt = list_type(fpath, builtin)
+            lt = types.list_type(fpath)
             if lt.kind != "atomic":
-                return _merge_lists(live, config, lt, fpath, builtin)
+                return _merge_lists(live, config, lt, fpath, types)
         return _copy(config)
     if config is None and live:
         # An explicit null on a granular map or list merges nothing into it (SMD drops it);
         # on scalars and atomic values null replaces like any other value.
-        if isinstance(live, dict) and not is_atomic_map(fpath, builtin):
+        if isinstance(live, dict) and not types.is_atomic_map(fpath):
             return _copy(live)
-        if isinstance(live, list) and list_type(fpath, builtin).kind != "atomic":
+        if (
+            isinstance(live, list)
+            and type(live) is not _Duplicates
+            and types.list_type(fpath).kind != "atomic"
+        ):
             return _copy(live)
     return config
 
 
 def _merge_lists(
-    live: list[Any], config: list[Any], lt: ListType, fpath: _FPath, builtin: bool
+    live: list[Any], config: list[Any], lt: ListType, fpath: _FPath, types: ListTypes
 ) -> list[Any]:
     """Merge list items by key, ordered like SMD's mergingWalker.visitListItems.
 
@@ -529,7 +594,7 @@ def _merge_lists(
             le = lhs_order[li]
             if le == rhs_order[ri]:
                 merged_rhs.add(le)
-                out.append(_merge(lhs[le], rhs[le], fpath, builtin))
+                out.append(_merge(lhs[le], rhs[le], fpath, types))
                 li += 1
                 ri += 1
                 advance_shared()
@@ -540,7 +605,11 @@ def _merge_lists(
         if li < nl:
             le = lhs_order[li]
             if le not in rhs:
-                out.append(_copy(lhs[le]))
+                kept = lhs[le]
+                if type(kept) is _Duplicates:
+                    out.extend(_copy(v) for v in kept)  # untouched by the config: all stay
+                else:
+                    out.append(_copy(kept))
                 li += 1
                 continue
             if le in merged_rhs:
@@ -550,14 +619,14 @@ def _merge_lists(
             re_ = rhs_order[ri]
             merged_rhs.add(re_)
             lv = lhs.get(re_, _MISSING)
-            out.append(_copy(rhs[re_]) if lv is _MISSING else _merge(lv, rhs[re_], fpath, builtin))
+            out.append(_copy(rhs[re_]) if lv is _MISSING else _merge(lv, rhs[re_], fpath, types))
             ri += 1
             if next_shared is not None and next_shared == re_:
                 advance_shared()
     return out
 
 
-def _prune(obj: dict[str, Any], doomed: FieldSet, builtin: bool) -> None:
+def _prune(obj: dict[str, Any], doomed: FieldSet, types: ListTypes) -> None:
     """Remove (in place) the subtree of every path in `doomed` that exists in `obj`."""
     trie: dict[str, Any] = {}
     for path in doomed:
@@ -569,12 +638,12 @@ def _prune(obj: dict[str, Any], doomed: FieldSet, builtin: bool) -> None:
             node = node.setdefault(elem, {})
         else:
             node[path[-1]] = True
-    _remove_in(obj, trie, (), builtin)
+    _remove_in(obj, trie, (), types)
 
 
-def _remove_in(node: Any, trie: dict[str, Any], fpath: _FPath, builtin: bool) -> None:
+def _remove_in(node: Any, trie: dict[str, Any], fpath: _FPath, types: ListTypes) -> None:
     if isinstance(node, dict):
-        if is_atomic_map(fpath, builtin):
+        if types.is_atomic_map(fpath):
             return
         for elem, sub in trie.items():
             if not elem.startswith("f:"):
@@ -585,9 +654,9 @@ def _remove_in(node: Any, trie: dict[str, Any], fpath: _FPath, builtin: bool) ->
             if sub is True:
                 del node[key]
             else:
-                _remove_in(node[key], sub, (*fpath, key), builtin)
+                _remove_in(node[key], sub, (*fpath, key), types)
     elif isinstance(node, list):
-        lt = list_type(fpath, builtin)
+        lt = types.list_type(fpath)
         if lt.kind == "atomic":
             return
         kept: list[Any] = []
@@ -596,7 +665,7 @@ def _remove_in(node: Any, trie: dict[str, Any], fpath: _FPath, builtin: bool) ->
             if sub is True:
                 continue
             if sub:
-                _remove_in(item, sub, fpath, builtin)
+                _remove_in(item, sub, fpath, types)
             kept.append(item)
         node[:] = kept
 
@@ -886,6 +955,7 @@ def apply(
     api_version: str,
     now: str,
     subresource: str = "",
+    schema: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Server-side apply of `config` (the applied configuration, already parsed to a dict)
     onto `live` (the stored object, or None when creating). Returns the new object (a new dict;
@@ -896,7 +966,8 @@ def apply(
     Raises ValueError for a config that carries metadata.managedFields, has list items without
     their key or with a repeated key, or when the live managedFields cannot be decoded.
     `subresource` names the subresource applied to ("status"), which is part of the Apply entry's
-    identity as in Kubernetes.
+    identity as in Kubernetes. `schema` is a custom resource's structural schema (of the version
+    applied), which decides its list and map semantics; without one every list is atomic.
     """
     if not isinstance(config, dict):
         raise ValueError("the applied configuration must be an object")
@@ -906,7 +977,8 @@ def apply(
 
     # The applier's new set; ignored fields stay in it while pruning so that e.g. `metadata`
     # counts as owned, and are stripped before it is stored.
-    applied = field_set(config, builtin=builtin, strict=True)
+    types = _types_of(builtin, schema)
+    applied = _field_set(config, types, strict=True)
 
     original_managed = _managed_of(live)
     entries = _decode_managed(original_managed)
@@ -915,9 +987,9 @@ def apply(
     if live is not None and not entries:
         # Fields of an object nobody tracks yet belong to "before-first-apply" (skipNonApplied).
         bfa_key: _Key = (BEFORE_FIRST_APPLY, UPDATE, api_version, "")
-        _update_sets(entries, compare({}, live_body, builtin=builtin), bfa_key, api_version, now)
+        _update_sets(entries, _compare({}, live_body, types), bfa_key, api_version, now)
 
-    merged = merge(live_body, config, builtin=builtin)
+    merged = _merge_maps(live_body, config, (), types)
 
     key: _Key = (manager, APPLY, "", subresource)
     last = entries.get(key)
@@ -932,9 +1004,9 @@ def apply(
         if gone:
             owned_named = _ensure_named_fields(owned)
             doomed = {p for p in _ensure_named_fields(gone) if p not in owned_named}
-            _prune(merged, doomed, builtin)
+            _prune(merged, doomed, types)
 
-    cmp = compare(live_body, merged, builtin=builtin)
+    cmp = _compare(live_body, merged, types)
     changed = cmp.modified | cmp.added
     conflicts: list[tuple[_Key, FieldSet]] = []
     if changed:
@@ -1002,6 +1074,7 @@ def update(
     api_version: str,
     now: str,
     subresource: str = "",
+    schema: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A non-apply write (create/PUT/merge/json/strategic patch) changing `old` into `new`:
     returns `new` (copy) with metadata.managedFields recomputed: the manager (operation Update)
@@ -1037,7 +1110,7 @@ def update(
             return _with_managed(result, {}, None, False)
     before = dict(entries)
 
-    cmp = compare(_without_managed(old), _without_managed(new), builtin=builtin)
+    cmp = compare(_without_managed(old), _without_managed(new), builtin=builtin, schema=schema)
     key: _Key = (manager, UPDATE, api_version, subresource)
     _update_sets(entries, cmp, key, api_version, now)
     _cap_update_managers(entries)
@@ -1064,7 +1137,11 @@ def _last_applied(obj: Mapping[str, Any] | None) -> str:
 
 
 def last_applied_allowed_conflicts(
-    live: Mapping[str, Any], *, builtin: bool, api_version: str
+    live: Mapping[str, Any],
+    *,
+    builtin: bool,
+    api_version: str,
+    schema: Mapping[str, Any] | None = None,
 ) -> set[str] | None:
     """The conflicts (as path strings) a server-side apply by "kubectl" may override because
     the object was client-side applied: every field of the last-applied-configuration
@@ -1080,8 +1157,8 @@ def last_applied_allowed_conflicts(
     if not isinstance(last, dict) or last.get("apiVersion") != api_version:
         return None
     try:
-        fields = field_set(last, builtin=builtin)
-        cmp = compare(last, _without_managed(live), builtin=builtin)
+        fields = field_set(last, builtin=builtin, schema=schema)
+        cmp = compare(last, _without_managed(live), builtin=builtin, schema=schema)
     except (ValueError, TypeError, AttributeError):
         return None
     return {path_string(p) for p in fields - cmp.modified - cmp.added - cmp.removed}

@@ -35,6 +35,12 @@ TypeKey = tuple[str, str]  # (group, plural)
 INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 CONTROLLER_MANAGER = "kube-controller-manager"
 CRD_CONTROLLER = "kube-apiserver"
+# The CRD conditions kube-apiserver's own controllers maintain: (type, reason, message) once the
+# names are accepted and the CRD is established.
+_CRD_CONDITIONS = (
+    ("NamesAccepted", "NoConflicts", "no conflicts found"),
+    ("Established", "InitialNamesAccepted", "the initial names have been accepted"),
+)
 
 # Metadata fields the server owns: never taken from a request body.
 _SERVER_METADATA = (
@@ -740,9 +746,10 @@ class Store:
         try:
             return fieldmanager.update(old, new, manager=manager, builtin=rt.builtin,
                                        api_version=rt.api_version, now=now_rfc3339(),
-                                       subresource=subresource)
+                                       subresource=subresource, schema=rt.schema)
         except (ValueError, TypeError, AttributeError) as exc:
-            # e.g. two list items with one key: the object cannot be tracked, so refuse it.
+            # A body the field manager cannot walk cannot be tracked, so refuse it. (Items that
+            # repeat a key can: only an applied configuration must not repeat one.)
             raise errors.invalid(rt.kind, new["metadata"].get("name", ""), rt.group,
                                  [("", str(exc))]) from exc
 
@@ -884,7 +891,7 @@ class Store:
             try:
                 new = fieldmanager.apply(None, config, manager=manager, force=force,
                                          builtin=rt.builtin, api_version=rt.api_version,
-                                         now=stamp, subresource=subresource)
+                                         now=stamp, subresource=subresource, schema=rt.schema)
             except fieldmanager.ApplyConflict as exc:  # pragma: no cover - nothing to conflict
                 raise self._conflict_error(rt, name, exc) from exc
             except ValueError as exc:
@@ -898,14 +905,14 @@ class Store:
             try:
                 new = fieldmanager.apply(live, config, manager=manager, force=force,
                                          builtin=rt.builtin, api_version=rt.api_version,
-                                         now=stamp, subresource=subresource)
+                                         now=stamp, subresource=subresource, schema=rt.schema)
             except fieldmanager.ApplyConflict as exc:
                 # `kubectl apply --server-side` may take over what `kubectl apply` set: conflicts
                 # on fields still as last applied client-side are forced (lastAppliedManager).
                 allowed = None
                 if manager == fieldmanager.KUBECTL_MANAGER:
                     allowed = fieldmanager.last_applied_allowed_conflicts(
-                        live, builtin=rt.builtin, api_version=rt.api_version)
+                        live, builtin=rt.builtin, api_version=rt.api_version, schema=rt.schema)
                 if allowed is None:
                     raise
                 left = [c for c in exc.conflicts if c.field not in allowed]
@@ -913,7 +920,7 @@ class Store:
                     raise fieldmanager.ApplyConflict(left) from exc
                 new = fieldmanager.apply(live, config, manager=manager, force=True,
                                          builtin=rt.builtin, api_version=rt.api_version,
-                                         now=stamp, subresource=subresource)
+                                         now=stamp, subresource=subresource, schema=rt.schema)
         except fieldmanager.ApplyConflict as exc:
             raise self._conflict_error(rt, name, exc) from exc
         except ValueError as exc:
@@ -1153,28 +1160,29 @@ class Store:
         if crd["metadata"].get("deletionTimestamp"):
             return
         types = self.registry.register_crd(crd)
-        conditions = [
-            {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts",
-             "message": "no conflicts found"},
-            {"type": "Established", "status": "True", "reason": "InitialNamesAccepted",
-             "message": "the initial names have been accepted"},
-        ]
         status = crd.get("status") or {}
-        old_conditions = {c.get("type"): c for c in status.get("conditions") or []}
         stamp = now_rfc3339()
-        for c in conditions:
-            prev = old_conditions.get(c["type"])
-            c["lastTransitionTime"] = (
-                prev["lastTransitionTime"]
-                if prev and prev.get("status") == c["status"] and prev.get("lastTransitionTime")
-                else stamp
-            )
+        # The naming and establishing controllers set only their own conditions, in place
+        # (apihelpers.SetCRDCondition): conditions others wrote stay, and so does their owner.
+        conditions = [dict(c) if isinstance(c, dict) else c
+                      for c in status.get("conditions") or []]
+        for ctype, reason, message in _CRD_CONDITIONS:
+            prev = next((c for c in conditions
+                         if isinstance(c, dict) and c.get("type") == ctype), None)
+            if prev is None:
+                conditions.append({"type": ctype, "status": "True", "lastTransitionTime": stamp,
+                                   "reason": reason, "message": message})
+                continue
+            if prev.get("status") != "True" or not prev.get("lastTransitionTime"):
+                prev["lastTransitionTime"] = stamp
+            prev.update(status="True", reason=reason, message=message)
         versions = [t.version for t in types]
         stored_versions = list(status.get("storedVersions") or [])
         storage = types[0].storage_version if types else ""
         if storage and storage not in stored_versions:
             stored_versions.append(storage)
         new_status = {
+            **status,
             "conditions": conditions,
             "acceptedNames": copy.deepcopy(crd["spec"].get("names", {})),
             "storedVersions": stored_versions or versions[:1],

@@ -482,6 +482,80 @@ def test_custom_resource_list_conflicts_as_a_whole() -> None:
     assert managers(forced) == [("B", "Apply")]
 
 
+# A custom resource whose schema makes `list` a map-list keyed by name and `set` a set.
+KEYED_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "list": {
+            "type": "array",
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["name"],
+            "items": {"type": "object", "properties": {
+                "name": {"type": "string"}, "value": {"type": "integer"}}},
+        },
+        "set": {"type": "array", "x-kubernetes-list-type": "set", "items": {"type": "integer"}},
+        "unrelated": {"type": "integer"},
+    },
+}
+
+
+def keyed(**fields: Any) -> dict[str, Any]:
+    return {"apiVersion": "example.com/v1", "kind": "Keyed", "metadata": {"name": "k"}, **fields}
+
+
+def keyed_update(old: dict[str, Any] | None, new: dict[str, Any], manager: str) -> dict[str, Any]:
+    return update(old, new, manager=manager, builtin=False, api_version="example.com/v1",
+                  now=T0, schema=KEYED_SCHEMA)
+
+
+def keyed_apply(live: dict[str, Any], config: dict[str, Any], manager: str,
+                force: bool = False) -> dict[str, Any]:
+    return apply(live, config, manager=manager, force=force, builtin=False,
+                 api_version="example.com/v1", now=T1, schema=KEYED_SCHEMA)
+
+
+def test_custom_resource_schema_list_types_decide_field_sets() -> None:
+    fs = field_set(keyed(list=[{"name": "a", "value": 1}], set=[1]), builtin=False,
+                   schema=KEYED_SCHEMA)
+    assert ("f:list", 'k:{"name":"a"}', "f:value") in fs
+    assert ("f:set", "v:1") in fs
+    assert ("f:list",) not in fs
+
+
+def test_duplicated_keys_are_leaves_like_structured_merge_diff() -> None:
+    # The cases of structured-merge-diff's merge/duplicates_test.go.
+    a1, a2, b = {"name": "a", "value": 1}, {"name": "a", "value": 2}, {"name": "b", "value": 3}
+    live = stored(keyed_update(None, keyed(list=[a1, a2, b], set=[1, 1, 3]), "updater"))
+    assert owned(live, "updater", "Update") == {
+        ("f:list",), ("f:list", 'k:{"name":"a"}'), ("f:list", 'k:{"name":"b"}'),
+        ("f:list", 'k:{"name":"b"}', "f:name"), ("f:list", 'k:{"name":"b"}', "f:value"),
+        ("f:set",), ("f:set", "v:1"), ("f:set", "v:3"),
+    }
+    # Changing one of the repeated items takes the key from its owner.
+    changed = keyed_update(live, keyed(list=[a1, {"name": "a", "value": 9}, b], set=[1, 1, 3]),
+                           "other")
+    assert owned(changed, "other", "Update") == {("f:list", 'k:{"name":"a"}')}
+    assert ("f:list", 'k:{"name":"a"}') not in owned(changed, "updater", "Update")
+    # An apply elsewhere keeps every repeated item; one that sets the key conflicts on it and,
+    # forced, replaces them with its own.
+    other = keyed_apply(live, keyed(unrelated=5, list=[{"name": "b", "value": 4}], set=[7]),
+                        "applier", force=True)
+    assert other["list"] == [a1, a2, {"name": "b", "value": 4}]
+    assert other["set"] == [1, 1, 3, 7]
+    with pytest.raises(ApplyConflict) as info:
+        keyed_apply(live, keyed(list=[{"name": "a", "value": 2}], set=[1]), "applier")
+    assert info.value.conflicts == [Conflict("updater", '.list[name="a"]'),
+                                    Conflict("updater", ".set[=1]")]
+    forced = keyed_apply(live, keyed(list=[{"name": "a", "value": 2}], set=[1]), "applier",
+                         force=True)
+    assert forced["list"] == [{"name": "a", "value": 2}, b]
+    assert forced["set"] == [1, 3]
+    assert owned(forced, "applier") == {
+        ("f:list", 'k:{"name":"a"}'), ("f:list", 'k:{"name":"a"}', "f:name"),
+        ("f:list", 'k:{"name":"a"}', "f:value"), ("f:set", "v:1"),
+    }
+
+
 def test_map_list_merge_order_follows_config() -> None:
     live = stored(do_apply(None, two_containers(), "A"))
     config = deployment(

@@ -418,6 +418,64 @@ def test_dry_run_stores_nothing(kubesim: KubeSim, namespace: str) -> None:
     assert call(kubesim.url, "GET", f"{base}/real").status == 200
 
 
+def test_duplicated_keys_in_an_associative_list_are_one_leaf(kubesim: KubeSim,
+                                                             namespace: str) -> None:
+    """A create may repeat an env name (only an apply may not); structured-merge-diff then owns
+    the key `k:{"name":...}` as a leaf and keeps the repeated items until an apply sets it."""
+    base = f"/apis/apps/v1/namespaces/{namespace}/deployments"
+    apply = "application/apply-patch+yaml"
+
+    def container(**fields: Any) -> dict[str, Any]:
+        return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+                "spec": {"template": {"spec": {"containers": [{"name": "app", **fields}]}}}}
+
+    def env_fields(obj: dict[str, Any], manager: str) -> dict[str, Any]:
+        entry = next(e for e in obj["metadata"]["managedFields"] if e["manager"] == manager)
+        spec = entry["fieldsV1"]["f:spec"]["f:template"]["f:spec"]
+        return dict(spec["f:containers"]['k:{"name":"app"}']["f:env"])
+
+    labels = {"app": "web"}
+    created = call(kubesim.url, "POST", base, {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+        "spec": {"selector": {"matchLabels": labels}, "template": {
+            "metadata": {"labels": labels},
+            "spec": {"containers": [{"name": "app", "image": "nginx:1.25", "env": [
+                {"name": "MODE", "value": "a"}, {"name": "MODE", "value": "b"},
+                {"name": "LEVEL", "value": "1"}]}]}}},
+    }, fieldManager="creator")
+    assert created.status == 201, created.body
+    owned = env_fields(created.body, "creator")
+    assert owned['k:{"name":"MODE"}'] == {}
+    assert owned['k:{"name":"LEVEL"}'] == {".": {}, "f:name": {}, "f:value": {}}
+
+    # An apply that sets another item of the list keeps both MODE items.
+    tuned = call(kubesim.url, "PATCH", f"{base}/web",
+                 container(env=[{"name": "LEVEL", "value": "2"}]), content_type=apply,
+                 fieldManager="tuner", force="true")
+    assert tuned.status == 200, tuned.body
+    env = [{"name": "MODE", "value": "a"}, {"name": "MODE", "value": "b"},
+           {"name": "LEVEL", "value": "2"}]
+    assert tuned.body["spec"]["template"]["spec"]["containers"][0]["env"] == env
+    got = call(kubesim.url, "GET", f"{base}/web").body
+    assert got["spec"]["template"]["spec"]["containers"][0]["env"] == env
+    assert env_fields(got, "creator")['k:{"name":"MODE"}'] == {}
+
+    # Applying the repeated key conflicts on the key itself; forced, one item replaces them.
+    mode = container(env=[{"name": "MODE", "value": "c"}, {"name": "LEVEL", "value": "2"}])
+    conflict = call(kubesim.url, "PATCH", f"{base}/web", mode, content_type=apply,
+                    fieldManager="tuner")
+    assert conflict.status == 409
+    assert [c["field"] for c in conflict.body["details"]["causes"]] == [
+        '.spec.template.spec.containers[name="app"].env[name="MODE"]']
+    forced = call(kubesim.url, "PATCH", f"{base}/web", mode, content_type=apply,
+                  fieldManager="tuner", force="true")
+    assert forced.body["spec"]["template"]["spec"]["containers"][0]["env"] == [
+        {"name": "MODE", "value": "c"}, {"name": "LEVEL", "value": "2"}]
+    assert 'k:{"name":"MODE"}' not in env_fields(forced.body, "creator")
+    assert env_fields(forced.body, "tuner")['k:{"name":"MODE"}'] == {
+        ".": {}, "f:name": {}, "f:value": {}}
+
+
 def test_fault_injection_and_request_log(kubesim: KubeSim, namespace: str) -> None:
     base = f"/api/v1/namespaces/{namespace}/configmaps"
     call(kubesim.url, "POST", "/_kubesim/faults",

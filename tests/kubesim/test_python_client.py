@@ -617,7 +617,7 @@ def test_new_crd_is_discovered_and_served(api_client: client.ApiClient, namespac
             "apiVersion": f"{group}/v1", "kind": "Widget", "metadata": {"name": "two"},
             "spec": {"size": 1, "tags": ["a", "b"]}})
         assert applied.spec.tags == ["a", "b"]
-        # Lists in custom resources are atomic: applying a shorter one replaces it.
+        # A list whose schema gives no list type is atomic: applying a shorter one replaces it.
         applied = res.server_side_apply(namespace=namespace, field_manager="mgr-a", body={
             "apiVersion": f"{group}/v1", "kind": "Widget", "metadata": {"name": "two"},
             "spec": {"size": 1, "tags": ["c"]}})
@@ -641,6 +641,134 @@ def test_new_crd_is_discovered_and_served(api_client: client.ApiClient, namespac
         ext.delete_custom_resource_definition(f"widgets.{group}")
     raises_api(404, lambda: client.CustomObjectsApi(api_client).list_namespaced_custom_object(
         group, "v1", namespace, "widgets"))
+
+
+def route_crd(group: str) -> dict[str, Any]:
+    """A CRD whose schema declares list and map types, as operators' CRDs commonly do."""
+    def keyed(keys: list[str], **props: Any) -> dict[str, Any]:
+        return {"type": "array", "x-kubernetes-list-type": "map",
+                "x-kubernetes-list-map-keys": keys,
+                "items": {"type": "object", "required": keys, "properties": props}}
+
+    string = {"type": "string"}
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"routes.{group}"},
+        "spec": {
+            "group": group,
+            "scope": "Namespaced",
+            "names": {"plural": "routes", "singular": "route", "kind": "Route"},
+            "versions": [{
+                "name": "v1", "served": True, "storage": True,
+                "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {
+                    "type": "object",
+                    "properties": {
+                        # protocol has a default, so an item may leave that key out
+                        "ports": keyed(["name", "protocol"], name=string,
+                                       protocol={"type": "string", "default": "TCP"},
+                                       port={"type": "integer"}),
+                        "hosts": {"type": "array", "x-kubernetes-list-type": "set",
+                                  "items": string},
+                        "rules": keyed(["host"], host=string,
+                                       paths=keyed(["path"], path=string, backend=string)),
+                        "selector": {"type": "object", "additionalProperties": string,
+                                     "x-kubernetes-map-type": "atomic"},
+                        "labels": {"type": "object", "additionalProperties": string},
+                        "tags": {"type": "array", "items": string},
+                    },
+                }}}},
+            }],
+        },
+    }
+
+
+@pytest.fixture
+def route_group(api_client: client.ApiClient) -> Iterator[str]:
+    group = f"r{uuid.uuid4().hex[:8]}.example.com"
+    ext = client.ApiextensionsV1Api(api_client)
+    ext.create_custom_resource_definition(route_crd(group))
+    yield group
+    ext.delete_custom_resource_definition(f"routes.{group}")
+
+
+def route(group: str, **spec: Any) -> dict[str, Any]:
+    return {"apiVersion": f"{group}/v1", "kind": "Route", "metadata": {"name": "r"},
+            "spec": spec}
+
+
+def test_custom_resource_list_map_items_belong_to_their_appliers(apply: Apply,
+                                                                 route_group: str) -> None:
+    apply(route(route_group, ports=[{"name": "http", "port": 80}]), "team-a")
+    both = apply(route(route_group, ports=[{"name": "metrics", "port": 9090}]), "team-b")
+    assert both["spec"]["ports"] == [{"name": "http", "port": 80, "protocol": "TCP"},
+                                     {"name": "metrics", "port": 9090, "protocol": "TCP"}]
+    http = 'k:{"name":"http","protocol":"TCP"}'
+    metrics = 'k:{"name":"metrics","protocol":"TCP"}'
+    assert owns(both, "team-a", "f:spec", "f:ports", http, "f:port")
+    assert owns(both, "team-b", "f:spec", "f:ports", metrics, "f:port")
+    assert not owns(both, "team-a", "f:spec", "f:ports", metrics)
+    # Changing another manager's item conflicts on that item's field only.
+    status = raises_api(409, lambda: apply(
+        route(route_group, ports=[{"name": "http", "port": 8080}]), "team-b"))
+    assert [c["field"] for c in status["details"]["causes"]] == [
+        '.spec.ports[name="http",protocol="TCP"].port']
+    # team-a dropping its item removes that item, not team-b's.
+    left = apply(route(route_group, hosts=["a.example.com"]), "team-a")
+    assert left["spec"]["ports"] == [{"name": "metrics", "port": 9090, "protocol": "TCP"}]
+
+
+def test_custom_resource_sets_nested_list_maps_and_atomic_maps_follow_the_schema(
+        apply: Apply, route_group: str) -> None:
+    apply(route(route_group, hosts=["a.example.com"], labels={"team": "a"}, selector={"app": "a"},
+                rules=[{"host": "h", "paths": [{"path": "/a", "backend": "svc-a"}]}]), "team-a")
+    merged = apply(route(route_group, hosts=["b.example.com"], labels={"tier": "web"},
+                         rules=[{"host": "h", "paths": [{"path": "/b", "backend": "svc-b"}]}]),
+                   "team-b")
+    assert merged["spec"]["hosts"] == ["a.example.com", "b.example.com"]
+    assert merged["spec"]["labels"] == {"team": "a", "tier": "web"}
+    assert merged["spec"]["rules"] == [{"host": "h", "paths": [
+        {"path": "/a", "backend": "svc-a"}, {"path": "/b", "backend": "svc-b"}]}]
+    assert owns(merged, "team-b", "f:spec", "f:rules", 'k:{"host":"h"}', "f:paths",
+                'k:{"path":"/b"}', "f:backend")
+    assert owns(merged, "team-a", "f:spec", "f:hosts", 'v:"a.example.com"')
+    # x-kubernetes-map-type: atomic: the map is one field, owned and replaced whole.
+    assert owns(merged, "team-a", "f:spec", "f:selector")
+    assert not owns(merged, "team-a", "f:spec", "f:selector", "f:app")
+    status = raises_api(409, lambda: apply(route(route_group, selector={"tier": "web"}),
+                                           "team-b"))
+    assert [c["field"] for c in status["details"]["causes"]] == [".spec.selector"]
+    forced = apply(route(route_group, selector={"tier": "web"}), "team-b", force=True)
+    assert forced["spec"]["selector"] == {"tier": "web"}
+    # A list without x-kubernetes-list-type in a structural schema stays atomic.
+    apply(route(route_group, tags=["a"]), "team-a")
+    status = raises_api(409, lambda: apply(route(route_group, tags=["b"]), "team-b"))
+    assert [c["field"] for c in status["details"]["causes"]] == [".spec.tags"]
+
+
+def test_crd_writes_keep_status_conditions_other_managers_set(api_client: client.ApiClient,
+                                                              crd_group: str) -> None:
+    ext = client.ApiextensionsV1Api(api_client)
+    name = f"widgets.{crd_group}"
+    audited = {"type": "Audited", "status": "True", "reason": "Reviewed",
+               "message": "schema reviewed", "lastTransitionTime": "2024-05-01T10:00:00Z"}
+    ext.patch_custom_resource_definition_status(name, {
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": name}, "status": {"conditions": [audited]},
+    }, field_manager="auditor", _content_type="application/apply-patch+yaml")
+    # A spec write makes the server's controllers revisit the status; they reset only the
+    # conditions they maintain.
+    ext.patch_custom_resource_definition(name, {"metadata": {"labels": {"team": "a"}}},
+                                         field_manager="labeler", _content_type=MERGE)
+    crd = api_client.sanitize_for_serialization(ext.read_custom_resource_definition(name))
+    conditions = {c["type"]: c for c in crd["status"]["conditions"]}
+    kept = conditions["Audited"]
+    # The client parses the time, so it comes back as +00:00.
+    assert kept.pop("lastTransitionTime").startswith("2024-05-01T10:00:00")
+    assert kept == {k: v for k, v in audited.items() if k != "lastTransitionTime"}
+    assert conditions["Established"]["status"] == "True"
+    assert conditions["NamesAccepted"]["status"] == "True"
+    assert owns(crd, "auditor", "f:status", "f:conditions", 'k:{"type":"Audited"}', "f:reason")
 
 
 # --------------------------------------------------------------------------- typed APIs
