@@ -41,9 +41,11 @@ class StatusError(Exception):
             "metadata": {},
             "status": "Failure",
             "message": self.message,
-            "reason": self.reason,
-            "code": self.code,
         }
+        if self.reason:
+            # Errors the API server did not map to a reason (e.g. from etcd) carry none.
+            status["reason"] = self.reason
+        status["code"] = self.code
         details: dict[str, Any] = {}
         if self.name:
             details["name"] = self.name
@@ -180,6 +182,13 @@ def forbidden(
         group=group,
         causes=causes,
     )
+
+
+def request_entity_too_large(limit: int) -> StatusError:
+    """413 for a request body over the server's limit (apimachinery's
+    NewRequestEntityTooLargeError: no details)."""
+    return StatusError(413, "RequestEntityTooLarge",
+                       f"Request entity too large: limit is {limit}")
 
 
 def expired(message: str) -> StatusError:

@@ -133,6 +133,7 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     _rt("", "v1", "serviceaccounts", "ServiceAccount", short=("sa",)),
     _rt("", "v1", "pods", "Pod", short=("po",), status=True, all_cat=True),
     _rt("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", short=("pvc",), status=True),
+    _rt("", "v1", "persistentvolumes", "PersistentVolume", False, ("pv",), status=True),
     _rt("", "v1", "events", "Event", short=("ev",)),
     _rt("", "v1", "endpoints", "Endpoints", short=("ep",)),
     _rt("apps", "v1", "deployments", "Deployment", short=("deploy",), status=True, scale=True,

@@ -28,7 +28,7 @@ from .errors import StatusError
 from .negotiation import Representation
 from .registry import Registry, ResourceType
 from .selectors import parse_field_selector, parse_label_selector
-from .store import Obj, Store, WatchEvent
+from .store import ETCD_MAX_REQUEST_BYTES, Obj, Store, WatchEvent
 
 T = TypeVar("T")
 VERB = web.RequestKey("verb", str)
@@ -46,6 +46,10 @@ _PATCH_TYPES = {
 }
 _BODY_TYPES = ("application/json", "application/yaml", "")
 _MAX_MANAGER_LEN = 128
+# kube-apiserver's --max-request-bytes default (3 MiB, twice etcd's 1.5 MiB because JSON bodies
+# shrink as protobuf): every body of a write (create, update, patch, delete options) over it is
+# refused with 413 before it is decoded.
+MAX_REQUEST_BODY_BYTES = 3 * 1024 * 1024
 _DEFAULT_WATCH_TIMEOUT = 1800.0
 
 
@@ -156,13 +160,17 @@ class KubeSim:
         history_size: int = 10_000,
         record_requests: bool = True,
         bookmark_interval: float = 60.0,
+        max_request_bytes: int = MAX_REQUEST_BODY_BYTES,
+        etcd_max_request_bytes: int = ETCD_MAX_REQUEST_BYTES,
     ) -> None:
         self.host = host
         self.port = port
         self.registry = Registry()
         self.store = Store(self.registry, history_size=history_size, simulate=simulate,
-                           sim_settings=sim_settings)
+                           sim_settings=sim_settings,
+                           etcd_max_request_bytes=etcd_max_request_bytes)
         self.record_requests = record_requests
+        self.max_request_bytes = max_request_bytes
         # Seconds of silence after which a watch that allows bookmarks gets one.
         self.bookmark_interval = bookmark_interval
         self.request_log: list[RequestRecord] = []
@@ -484,9 +492,18 @@ class KubeSim:
 
     # ------------------------------------------------------------------ request bodies
 
+    async def _read_limited(self, request: web.Request) -> bytes:
+        """The request body, or 413 when it is over `max_request_bytes`. The body is read whole
+        even then (aiohttp caps it at `client_max_size`): answering before the client has sent
+        it would make most clients see a reset connection instead of the 413."""
+        raw = await request.read()
+        if len(raw) > self.max_request_bytes:
+            raise errors.request_entity_too_large(self.max_request_bytes)
+        return raw
+
     async def _read_body(self, request: web.Request, *, patch: bool) -> tuple[Any, str]:
         ctype = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
-        raw = await request.read()
+        raw = await self._read_limited(request)
         if ctype == protobuf.CONTENT_TYPE and not patch:
             # kubectl's typed commands (create namespace, create configmap...) send protobuf.
             try:
@@ -594,7 +611,7 @@ class KubeSim:
             body, _ = await self._read_body(request, patch=False)
             obj, warnings = self.store._create(rt, t.namespace, body,
                                                self._manager(request, False), dry, fv)
-            return _json(self.store.view(rt, obj), 201, _warning_headers(warnings))
+            return self._written(self.store.view(rt, obj), 201, _warning_headers(warnings))
         if method == "DELETE":
             request[VERB] = "deletecollection"
             dry, _ = self._write_params(request)
@@ -609,7 +626,7 @@ class KubeSim:
     async def _delete_options(self, request: web.Request) -> dict[str, Any]:
         options: dict[str, Any] = {}
         if request.can_read_body:
-            raw = await request.read()
+            raw = await self._read_limited(request)
             if raw.strip():
                 try:
                     body = json.loads(raw)
@@ -650,7 +667,7 @@ class KubeSim:
                                              manager=self._manager(request, False),
                                              subresource=sub, dry_run=dry, field_validation=fv,
                                              warnings=warnings)
-            return _json(obj, 201 if created else 200, _warning_headers(warnings))
+            return self._written(obj, 201 if created else 200, _warning_headers(warnings))
         if method == "PATCH":
             request[VERB] = "patch"
             dry, fv = self._write_params(request)
@@ -665,7 +682,7 @@ class KubeSim:
                 manager=self._manager(request, kind == "apply"), force=force,
                 subresource=sub, dry_run=dry, field_validation=fv, warnings=warnings,
             )
-            return _json(obj, 201 if created else 200, _warning_headers(warnings))
+            return self._written(obj, 201 if created else 200, _warning_headers(warnings))
         if method == "DELETE":
             request[VERB] = "delete"
             if t.subresource:
@@ -675,6 +692,14 @@ class KubeSim:
             code, body = self.store.delete(rt, t.namespace, t.name, options, dry_run=dry)
             return _json(body, code)
         raise errors.method_not_allowed()
+
+    def _written(self, obj: Obj, status: int, headers: dict[str, str] | None) -> web.Response:
+        """The response to a write: the store already serialised the object it stored."""
+        body = self.store.encoded(obj)
+        if body is None:
+            return _json(obj, status, headers)
+        return web.Response(body=body, status=status, content_type="application/json",
+                            headers=headers)
 
     def _finalize_body(self, t: _Target, body: Any) -> Any:
         """PUT namespaces/x/finalize changes only spec.finalizers."""

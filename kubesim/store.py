@@ -4,6 +4,18 @@ The HTTP layer (`server`) parses requests and calls the operations here; every o
 completion on the server's event-loop thread, so each write is atomic with respect to all other
 requests without any locks. Stored objects are never mutated after they are stored: a write
 builds a new dict, so watch events and responses can share them safely.
+
+Size limits, as a real cluster has them (the request body limit is the HTTP layer's):
+- validation: the annotations of an object total at most 256 KiB (422), the limit client-side
+  `kubectl apply` meets with its last-applied annotation;
+- storage: etcd refuses a write whose request is over its `--max-request-bytes` (1.5 MiB by
+  default), and the etcd client in kube-apiserver refuses to send one over its 2 MiB message
+  limit; either way the client gets a 500 with etcd's or gRPC's text and no reason. A real
+  server stores protobuf (JSON for custom resources); kubesim measures the object's compact JSON
+  encoding, which it serialises once and hands to the HTTP layer for the response (`encoded`).
+  JSON is a little larger than protobuf (quotes, escapes, six bytes for each non-ASCII
+  character), so kubesim refuses slightly earlier than a real server would. Dry runs never reach
+  etcd and are not checked.
 """
 
 from __future__ import annotations
@@ -34,6 +46,8 @@ TypeKey = tuple[str, str]  # (group, plural)
 
 INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 CONTROLLER_MANAGER = "kube-controller-manager"
+# apps/v1 carries a DaemonSet's spec.templateGeneration (an internal field) in this annotation.
+DAEMONSET_TEMPLATE_GENERATION = "deprecated.daemonset.template.generation"
 CRD_CONTROLLER = "kube-apiserver"
 # The CRD conditions kube-apiserver's own controllers maintain: (type, reason, message) once the
 # names are accepted and the CRD is established.
@@ -57,6 +71,16 @@ _SERVER_METADATA = (
 _OMITEMPTY_METADATA = ("labels", "annotations", "finalizers", "ownerReferences")
 
 _DNS1123_SUBDOMAIN = 253
+
+# apimachinery's TotalAnnotationSizeLimitB: keys plus values, in bytes.
+TOTAL_ANNOTATION_SIZE_LIMIT = 256 * 1024
+# etcd's --max-request-bytes default.
+ETCD_MAX_REQUEST_BYTES = 1536 * 1024
+# The etcd client's default MaxCallSendMsgSize, which kube-apiserver leaves as it is.
+ETCD_CLIENT_MAX_SEND_BYTES = 2 * 1024 * 1024
+# A put in a compare-and-swap transaction names its key three times (compare, put, and the range
+# read on failure), plus a few bytes of protobuf tags and lengths.
+_ETCD_TXN_OVERHEAD = 16
 
 _MISSING: Any = object()
 
@@ -196,6 +220,48 @@ def _unknown_field_warnings(paths: list[str], field_validation: str) -> list[str
     return [f'unknown field "{p.lstrip(".")}"' for p in paths]
 
 
+def _check_annotations_size(rt: ResourceType, meta: Obj) -> None:
+    """ValidateObjectMeta's limit on the total size of the annotations (422)."""
+    annotations = meta.get("annotations")
+    if not isinstance(annotations, dict) or not annotations:
+        return
+    chars = sum(len(k) + len(v) for k, v in annotations.items())
+    # A character is one to four UTF-8 bytes: encode only when the count cannot decide.
+    if chars * 4 <= TOTAL_ANNOTATION_SIZE_LIMIT:
+        return
+    if chars <= TOTAL_ANNOTATION_SIZE_LIMIT:
+        size = sum(len(k.encode()) + len(v.encode()) for k, v in annotations.items())
+        if size <= TOTAL_ANNOTATION_SIZE_LIMIT:
+            return
+    raise errors.invalid(rt.kind, str(meta.get("name") or ""), rt.group, [
+        ("metadata.annotations",
+         f"Too long: may not be more than {TOTAL_ANNOTATION_SIZE_LIMIT} bytes"),
+    ], "FieldValueTooLong")
+
+
+def _template_generation(obj: Obj) -> int:
+    """A DaemonSet's templateGeneration from its annotation (0 when absent or not a number)."""
+    value = ((obj.get("metadata") or {}).get("annotations") or {}).get(
+        DAEMONSET_TEMPLATE_GENERATION)
+    try:
+        return int(value) if value is not None else 0
+    except ValueError:
+        return 0
+
+
+def _keep_template_generation(old: Obj, new: Obj) -> None:
+    """The daemonset strategy's PrepareForUpdate: no request sets templateGeneration; it goes up
+    by one when the pod template changes (generation does as well, with any spec change)."""
+    generation = _template_generation(old)
+    if ((old.get("spec") or {}).get("template") != (new.get("spec") or {}).get("template")):
+        generation += 1
+    meta = new.setdefault("metadata", {})
+    annotations = meta.get("annotations")
+    if not isinstance(annotations, dict):
+        annotations = meta["annotations"] = {}
+    annotations[DAEMONSET_TEMPLATE_GENERATION] = str(generation)
+
+
 def _decode_error(rt: ResourceType, body: Any, exc: StatusError) -> StatusError:
     """Create and update (PUT) report a strict decoding error with the body's kind and version
     first, as the API server's transformDecodeError does; patches report it bare."""
@@ -217,8 +283,13 @@ class Store:
         history_size: int = 10_000,
         simulate: bool = True,
         sim_settings: workloads.SimSettings | None = None,
+        etcd_max_request_bytes: int = ETCD_MAX_REQUEST_BYTES,
     ) -> None:
         self.registry = registry
+        self.etcd_max_request_bytes = etcd_max_request_bytes
+        # The last object written and its JSON encoding (measured against the etcd limits), so
+        # the response to the write does not serialise it again.
+        self._encoded: tuple[Obj, bytes] | None = None
         self.rv = 0
         self.objects: dict[TypeKey, dict[ObjKey, Obj]] = {}
         self.history: deque[WatchEvent] = deque(maxlen=history_size)
@@ -443,6 +514,7 @@ class Store:
             for f in _OMITEMPTY_METADATA:
                 if f in meta and not meta[f]:
                     del meta[f]
+            _check_annotations_size(rt, meta)
         if rt.builtin:
             try:
                 defaults.apply_defaults(
@@ -527,6 +599,8 @@ class Store:
         """Give `new` its resourceVersion and generation, store it and tell the watchers; a
         write that changes nothing returns the old object untouched."""
         if old is not None:
+            if rt.group == "apps" and rt.kind == "DaemonSet":
+                _keep_template_generation(old, new)
             if (
                 _strip_for_compare(old) == _strip_for_compare(new)
                 and _managed_without_time(old) == _managed_without_time(new)
@@ -537,13 +611,37 @@ class Store:
         if dry_run:
             return new
         meta = new["metadata"]
-        meta["resourceVersion"] = str(self._next_rv())
         key = (meta.get("namespace", ""), meta["name"])
+        meta["resourceVersion"] = str(self.rv + 1)
+        encoded = json.dumps(new, separators=(",", ":")).encode()
+        self._check_storage_size(rt, key, len(encoded))
+        self._next_rv()
+        self._encoded = (new, encoded)
         self._bucket(rt)[key] = new
         self._index_owners(rt, key, old, new)
         self._emit(rt, "ADDED" if old is None else "MODIFIED", new, old)
         self._after_write(rt, old, new)
         return new
+
+    def _check_storage_size(self, rt: ResourceType, key: ObjKey, size: int) -> None:
+        """What etcd and its client do with a write too large for them (see the module
+        docstring); the API server passes their errors on as a 500 with no reason."""
+        ns, name = key
+        etcd_key = "/".join(p for p in ("/registry", "" if rt.builtin else rt.group, rt.plural,
+                                        ns, name) if p)
+        request = size + 3 * len(etcd_key) + _ETCD_TXN_OVERHEAD
+        if request > ETCD_CLIENT_MAX_SEND_BYTES:
+            raise StatusError(500, "", "rpc error: code = ResourceExhausted desc = trying to "
+                                       f"send message larger than max ({request} vs. "
+                                       f"{ETCD_CLIENT_MAX_SEND_BYTES})")
+        if request > self.etcd_max_request_bytes:
+            raise StatusError(500, "", "etcdserver: request is too large")
+
+    def encoded(self, obj: Obj) -> bytes | None:
+        """The JSON of `obj` if it is the object the last write stored (as it was measured)."""
+        if self._encoded is not None and self._encoded[0] is obj:
+            return self._encoded[1]
+        return None
 
     def _index_owners(
         self, rt: ResourceType, key: ObjKey, old: Obj | None, new: Obj | None
@@ -626,6 +724,22 @@ class Store:
         if rt.has_generation:
             meta["generation"] = 1
 
+    def _prepare_for_create(self, rt: ResourceType, obj: Obj) -> None:
+        """What the kinds' REST strategies set on create (PrepareForCreate). A create by POST or
+        PUT is tracked after this, so its manager owns these fields, as a real server's does
+        (its field manager sees the versioned object, where they already appear); a server-side
+        apply is tracked before, so the applier owns none of them."""
+        if rt.group == "apps" and rt.kind == "DaemonSet":
+            # templateGeneration starts at the request's value, or 1.
+            generation = max(_template_generation(obj), 1)
+            meta = obj["metadata"]
+            if not isinstance(meta.get("annotations"), dict):
+                meta["annotations"] = {}
+            meta["annotations"][DAEMONSET_TEMPLATE_GENERATION] = str(generation)
+        elif rt.group == "" and rt.kind == "PersistentVolume":
+            # The PersistentVolumeLastPhaseTransitionTime strategy (GA in 1.31).
+            obj["status"] = {"phase": "Pending", "lastPhaseTransitionTime": now_rfc3339()}
+
     def _create(
         self,
         rt: ResourceType,
@@ -644,6 +758,7 @@ class Store:
             raise errors.already_exists(rt.plural, name, rt.group)
         dropped_status = obj.pop("status", _MISSING) if rt.has_status else _MISSING
         self._stamp_new(rt, obj)
+        self._prepare_for_create(rt, obj)
         try:
             warnings = self._prepare(rt, obj, field_validation, dropped_status=dropped_status)
         except StatusError as exc:
@@ -731,6 +846,14 @@ class Store:
         dropped_status: Any,
         warnings: list[str] | None,
     ) -> Obj:
+        if rt.group == "apps" and rt.kind == "DaemonSet":
+            # The versioned object a real field manager compares always has the annotation:
+            # a request without it reads as templateGeneration 0, so its manager takes the
+            # annotation over (`_store` then keeps the stored value).
+            meta = new.setdefault("metadata", {})
+            if not isinstance(meta.get("annotations"), dict):
+                meta["annotations"] = {}
+            meta["annotations"].setdefault(DAEMONSET_TEMPLATE_GENERATION, "0")
         found = self._prepare(rt, new, field_validation, old, subresource=subresource,
                               dropped_status=dropped_status)
         if warnings is not None:
@@ -897,6 +1020,8 @@ class Store:
             except ValueError as exc:
                 raise errors.invalid(rt.kind, name, rt.group, [("", str(exc))]) from exc
             self._stamp_new(rt, new)
+            # After the merge, so that the applier owns none of what the strategy sets.
+            self._prepare_for_create(rt, new)
             new["kind"] = rt.kind
             self._prepare(rt, new, field_validation, check_fields=False)
             return self.view(rt, self._store(rt, None, new, dry_run)), True
@@ -1033,7 +1158,8 @@ class Store:
             self._handle_dependents(old["metadata"]["uid"], policy)
             return 202, self.view(rt, stored)
         self._remove(rt, old, policy)
-        if not rt.builtin or rt.kind == "Pod":
+        # The registries with ReturnDeletedObject answer with the object, others with a Status.
+        if not rt.builtin or rt.kind in ("Pod", "PersistentVolume"):
             return 200, self.view(rt, old)
         return 200, errors.success_status(rt.plural, name, rt.group, old["metadata"]["uid"])
 

@@ -162,6 +162,24 @@ def _job_status(obj: dict[str, Any]) -> str:
     return "Running"
 
 
+_ACCESS_MODES = {"ReadWriteOnce": "RWO", "ReadOnlyMany": "ROX", "ReadWriteMany": "RWX",
+                 "ReadWriteOncePod": "RWOP"}
+
+
+def _access_modes(modes: Any) -> str:
+    """kubectl's short forms (RWO, ROX...), as the printers of a real server join them."""
+    if not isinstance(modes, list):
+        return ""
+    return ",".join(_ACCESS_MODES[m] for m in _ACCESS_MODES if m in modes)
+
+
+def _claim(obj: dict[str, Any]) -> str:
+    ref = _g(obj, "spec", "claimRef")
+    if not isinstance(ref, dict) or not ref.get("name"):
+        return ""
+    return f"{ref.get('namespace', '')}/{ref['name']}"
+
+
 def _count(obj: dict[str, Any], *path: str) -> int:
     return len(_g(obj, *path, default={}))
 
@@ -209,6 +227,18 @@ _BUILTIN_COLUMNS: dict[str, list[tuple[str, str, Getter]]] = {
         ("Status", "string", _job_status),
         ("Completions", "string", lambda o: f"{_g(o, 'status', 'succeeded', default=0)}/"
                                             f"{_g(o, 'spec', 'completions', default=1)}"),
+    ],
+    "PersistentVolume": [
+        ("Capacity", "string", lambda o: _g(o, "spec", "capacity", "storage", default="")),
+        ("Access Modes", "string", lambda o: _access_modes(_g(o, "spec", "accessModes"))),
+        ("Reclaim Policy", "string",
+         lambda o: _g(o, "spec", "persistentVolumeReclaimPolicy", default="")),
+        ("Status", "string", lambda o: _g(o, "status", "phase", default="")),
+        ("Claim", "string", _claim),
+        ("StorageClass", "string", lambda o: _g(o, "spec", "storageClassName", default="")),
+        ("VolumeAttributesClass", "string",
+         lambda o: _g(o, "spec", "volumeAttributesClassName", default="<unset>")),
+        ("Reason", "string", lambda o: _g(o, "status", "reason", default="")),
     ],
     "PersistentVolumeClaim": [
         ("Status", "string", lambda o: _g(o, "status", "phase", default="Pending")),

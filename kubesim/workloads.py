@@ -22,7 +22,9 @@ so `updatedReplicas` is below, and `replicas` may be above, `spec.replicas`; a S
 pod at its `updateRevision` yet; a DaemonSet's replaced pod is not available yet. Once
 `SimSettings.ready_delay` seconds have passed since the change, it has settled: rollouts are
 available, Jobs have completed, Pods run (or succeed), PVCs are Bound and LoadBalancer Services
-have an ingress IP from `SimSettings.lb_ip_prefix`.
+have an ingress IP from `SimSettings.lb_ip_prefix`. A PersistentVolume is Available at once, as
+kube-controller-manager's PV controller makes a new volume. Claims bind without one: no PV is
+provisioned or matched, so a claim's `spec.volumeName` stays unset and a PV never turns Bound.
 
 Fail marker: the documented way to make something fail. Put `SimSettings.fail_marker`
 (default "kubesim-fail") anywhere in the `image` of a container or init container, e.g.
@@ -72,6 +74,7 @@ SIMULATED_KINDS: frozenset[tuple[str, str]] = frozenset(
         ("batch", "Job"),
         ("", "Pod"),
         ("", "PersistentVolumeClaim"),
+        ("", "PersistentVolume"),
         ("", "Service"),
     }
 )
@@ -975,6 +978,15 @@ def _pvc(c: _Ctx) -> Result:
     return status, c.wait
 
 
+def _pv(c: _Ctx) -> Result:
+    status = c.fresh_status()
+    if c.prev.get("phase") in (None, "", "Pending"):
+        status["phase"] = "Available"
+        # The status strategy stamps every phase change.
+        status["lastPhaseTransitionTime"] = c.now
+    return status, None
+
+
 def _service(c: _Ctx) -> Result:
     load_balancer = _map(c.prev.get("loadBalancer"))
     if c.spec.get("type") != "LoadBalancer":
@@ -1004,6 +1016,7 @@ _HANDLERS: dict[tuple[str, str], Callable[[_Ctx], Result]] = {
     ("batch", "Job"): _job,
     ("", "Pod"): _pod,
     ("", "PersistentVolumeClaim"): _pvc,
+    ("", "PersistentVolume"): _pv,
     ("", "Service"): _service,
 }
 assert frozenset(_HANDLERS) == SIMULATED_KINDS

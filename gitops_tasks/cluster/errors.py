@@ -51,6 +51,11 @@ __all__ = [
 # condition on an Application must stay readable in `kubectl get -o yaml`.
 MAX_SERVER_MESSAGE = 300
 _MANAGER_RE = re.compile(r'conflict with "([^"]+)"')
+# etcd refusing an object too large for it (over its --max-request-bytes, or over the 2 MiB its
+# client in kube-apiserver will send): the API server passes the error on as a reasonless 500,
+# but no retry can help until the object is smaller.
+_TOO_LARGE_FOR_ETCD = ("etcdserver: request is too large",
+                       "ResourceExhausted desc = trying to send message larger than max")
 
 
 def trim(text: str, limit: int = MAX_SERVER_MESSAGE) -> str:
@@ -104,6 +109,12 @@ def from_response(
     common: dict[str, Any] = {"resource": resource, "status": code, "reason": reason,
                               "cluster": cluster}
 
+    if code == 500 and any(text in message for text in _TOO_LARGE_FOR_ETCD):
+        return ApiPermanent(f"{what}: too large for the cluster's etcd: {message} (make the "
+                            "object smaller, e.g. move data out of it)", **common)
+    if code == 413:
+        return ApiBadRequest(f"{what}: request too large: {message} (make the object "
+                             "smaller)", **common)
     if code == 429 or code >= 500 or code == 408:
         return ApiTransient(f"{what}: the API server is overloaded or failing ({code}): "
                             f"{message}", retry_after=retry_after(headers, details), **common)

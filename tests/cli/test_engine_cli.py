@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -182,3 +183,55 @@ def test_in_process_sync_takes_the_app_lock(kubesim: KubeSim, kubeconfig: Path, 
     assert synced.returncode == 0, synced.stdout + synced.stderr
     assert call(kubesim.url, "GET", f"/api/v1/namespaces/{dest}/configmaps/locked").status == 200
     assert held_by(client, f"{control}/locked") is None  # released when the CLI finished
+
+
+def test_sync_reports_objects_too_large_for_the_cluster_and_applies_the_rest(
+        kubesim: KubeSim, kubeconfig: Path, tmp_path: Path, kubectl: Kubectl,
+        application_crd: None) -> None:
+    """etcd refuses a ConfigMap over its limits (a 500 kube-apiserver passes on): that one
+    resource fails with the server's message, at once rather than after transient retries, and
+    the others are applied."""
+    ident = uuid.uuid4().hex[:8]
+    dest, control = f"dst-{ident}", f"ctl-{ident}"
+    for ns in (dest, control):
+        call(kubesim.url, "POST", "/api/v1/namespaces",
+             {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+
+    def configmap(name: str, values: str) -> str:
+        return yaml.safe_dump({"apiVersion": "v1", "kind": "ConfigMap",
+                               "metadata": {"name": name}, "data": {"values.yaml": values}})
+
+    origin = Origin(tmp_path / "served", tmp_path / "work", "repo")
+    origin.commit({
+        # Rendered Helm values, as a chart that ships its values in a ConfigMap does.
+        "app/values.yaml": configmap("helm-values", "replicas: 1\n" * (2 * 1024 * 1024 // 12)),
+        "app/chart.yaml": configmap("chart-files", "x" * (1600 * 1024)),
+        "app/small.yaml": configmap("small", "replicas: 1\n"),
+    })
+    app_file = tmp_path / "app.yaml"
+    app_file.write_text(yaml.safe_dump({
+        "apiVersion": keys.API_VERSION, "kind": "Application",
+        "metadata": {"name": "big", "namespace": control},
+        "spec": {"source": {"repoURL": origin.file_url, "path": "app"},
+                 "destination": {"server": "https://kubernetes.default.svc",
+                                 "namespace": dest}}}))
+    kubectl.run("apply", "--server-side", "-f", str(app_file))
+
+    started = time.monotonic()
+    synced = run(["sync", "-f", str(app_file)], kubeconfig, tmp_path, control)
+    assert time.monotonic() - started < 60, "retried as if the error were transient"
+    assert synced.returncode == 1, synced.stdout + synced.stderr
+    assert "Traceback" not in synced.stderr
+    rows = {line.split()[2]: line for line in synced.stdout.splitlines()
+            if line.startswith("ConfigMap")}
+    assert "Failed" in rows["helm-values"].split()[3]
+    assert ("rpc error: code = ResourceExhausted desc = trying to send message larger than max"
+            in rows["helm-values"])
+    assert "Failed" in rows["chart-files"].split()[3]
+    assert "etcdserver: request is too large" in rows["chart-files"]
+    assert rows["small"].split()[3] == "Applied"
+    assert "transient" not in synced.stdout
+    base = f"/api/v1/namespaces/{dest}/configmaps"
+    assert call(kubesim.url, "GET", f"{base}/small").status == 200
+    assert call(kubesim.url, "GET", f"{base}/helm-values").status == 404
+    assert call(kubesim.url, "GET", f"{base}/chart-files").status == 404

@@ -98,6 +98,24 @@ def test_kind_whose_crd_was_deleted(cluster: Cluster, namespace: str, group: str
         cluster.get(f"{group}/v1", "Widget", "w", namespace)  # discovery was refreshed
 
 
+def test_objects_too_large_for_etcd_are_permanent(cluster: Cluster, namespace: str) -> None:
+    for name, size, text in [("big", 1600 * 1024, "etcdserver: request is too large"),
+                             ("bigger", 2100 * 1024, "trying to send message larger than max")]:
+        big = configmap(namespace, name)
+        big["data"] = {"blob": "x" * size}
+        with pytest.raises(ApiPermanent) as info:
+            cluster.apply(big)
+        err = info.value
+        assert err.status == 500 and not isinstance(err, TransientError)
+        assert text in str(err) and "too large for the cluster's etcd" in str(err)
+    huge = configmap(namespace, "huge")
+    huge["data"] = {"blob": "x" * (3 * 1024 * 1024)}
+    with pytest.raises(ApiBadRequest) as too_large:
+        cluster.apply(huge)
+    assert too_large.value.status == 413
+    assert "Request entity too large: limit is 3145728" in str(too_large.value)
+
+
 # --------------------------------------------------------------------------- injected faults
 
 
@@ -170,6 +188,17 @@ def test_mapping_classes() -> None:
         assert type(err) is cls, code
         assert "apply Deployment.apps web/api on cluster c1" in str(err)
         assert err.resource == KEY and err.status == code  # type: ignore[attr-defined]
+
+
+def test_only_etcd_size_errors_among_500s_are_permanent() -> None:
+    for message in ("etcdserver: request is too large",
+                    "rpc error: code = ResourceExhausted desc = trying to send message larger "
+                    "than max (2179622 vs. 2097152)"):
+        err = mapped(500, status(500, "", message))
+        assert type(err) is ApiPermanent and message in str(err)
+    assert type(mapped(500, status(500, "InternalError", "etcdserver: request timed out"))) \
+        is ApiTransient
+    assert type(mapped(503, status(503, "", "etcdserver: request is too large"))) is ApiTransient
 
 
 def test_retry_after_from_header_or_details() -> None:

@@ -523,3 +523,84 @@ def test_periodic_bookmarks_and_expired_continue() -> None:
             call(sim.url, "POST", base, cm(f"later{i}"))
         expired = call(sim.url, "GET", base, limit="1", **{"continue": token})
         assert expired.status == 410 and expired.reason == "Expired"
+
+
+MIB = 1024 * 1024
+
+
+def test_request_body_over_3mib_is_refused_with_413_on_every_write(
+        kubesim: KubeSim, namespace: str) -> None:
+    base = f"/api/v1/namespaces/{namespace}/configmaps"
+    call(kubesim.url, "POST", base, cm("small"))
+    huge = cm("huge", {"blob": "x" * (3 * MIB)})
+    too_large = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                 "message": "Request entity too large: limit is 3145728",
+                 "reason": "RequestEntityTooLarge", "code": 413}
+    writes = [
+        ("POST", base, "application/json", {}),
+        ("PUT", f"{base}/huge", "application/json", {}),
+        ("PATCH", f"{base}/small", "application/merge-patch+json", {}),
+        ("PATCH", f"{base}/huge", "application/apply-patch+yaml", {"fieldManager": "me"}),
+        ("POST", base, "application/json", {"dryRun": "All"}),
+    ]
+    for method, path, ctype, query in writes:
+        r = call(kubesim.url, method, path, huge, content_type=ctype, **query)
+        assert (r.status, r.body) == (413, too_large), (method, path)
+    options = json.dumps({"kind": "DeleteOptions", "apiVersion": "v1",
+                          "propagationPolicy": "Background", "pad": "x" * (3 * MIB)})
+    r = call(kubesim.url, "DELETE", f"{base}/small", options)
+    assert (r.status, r.body) == (413, too_large)
+    assert call(kubesim.url, "GET", f"{base}/small").status == 200
+    assert call(kubesim.url, "GET", f"{base}/huge").status == 404
+
+
+def test_object_over_the_etcd_request_limit_fails_with_etcds_500(
+        kubesim: KubeSim, namespace: str) -> None:
+    base = f"/api/v1/namespaces/{namespace}/configmaps"
+    r = call(kubesim.url, "POST", base, cm("big", {"blob": "x" * (1600 * 1024)}))
+    # kube-apiserver passes etcd's error through unmapped: a 500 without a reason.
+    assert (r.status, r.body) == (500, {
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": "etcdserver: request is too large", "code": 500})
+    assert call(kubesim.url, "GET", f"{base}/big").status == 404
+    # Over 2 MiB the etcd client refuses to send it at all.
+    r = call(kubesim.url, "PATCH", f"{base}/bigger",
+             cm("bigger", {"blob": "x" * (2 * MIB + 1024)}),
+             content_type="application/apply-patch+yaml", fieldManager="me")
+    assert r.status == 500 and "reason" not in r.body
+    assert r.body["message"].startswith(
+        "rpc error: code = ResourceExhausted desc = trying to send message larger than max (")
+    assert r.body["message"].endswith(" vs. 2097152)")
+    # A dry run never reaches etcd.
+    dry = call(kubesim.url, "POST", base, cm("big", {"blob": "x" * (1600 * 1024)}),
+               dryRun="All")
+    assert dry.status == 201
+    # An update that grows a stored object past the limit leaves it as it was.
+    first = call(kubesim.url, "POST", base, cm("grows", {"a": "x" * (1000 * 1024)})).body
+    r = call(kubesim.url, "PATCH", f"{base}/grows", {"data": {"b": "y" * (700 * 1024)}},
+             content_type="application/merge-patch+json")
+    assert r.status == 500 and r.body["message"] == "etcdserver: request is too large"
+    now = call(kubesim.url, "GET", f"{base}/grows").body
+    assert now["metadata"]["resourceVersion"] == first["metadata"]["resourceVersion"]
+    assert set(now["data"]) == {"a"}
+
+
+def test_annotations_over_256kib_are_invalid(kubesim: KubeSim, namespace: str) -> None:
+    base = f"/api/v1/namespaces/{namespace}/configmaps"
+    at_limit = cm("at-limit", annotations={"k": "v" * (256 * 1024 - 1)})
+    assert call(kubesim.url, "POST", base, at_limit).status == 201
+    for body, query in [
+        (cm("over", annotations={"k": "v" * (256 * 1024)}), {}),
+        # Two-byte characters: the limit counts bytes, not characters.
+        (cm("over", annotations={"k": "é" * (128 * 1024)}), {"dryRun": "All"}),
+    ]:
+        r = call(kubesim.url, "POST", base, body, **query)
+        assert r.status == 422 and r.reason == "Invalid"
+        assert r.body["message"] == ('ConfigMap "over" is invalid: metadata.annotations: '
+                                     "Too long: may not be more than 262144 bytes")
+        assert r.body["details"]["causes"] == [
+            {"reason": "FieldValueTooLong", "field": "metadata.annotations",
+             "message": "Too long: may not be more than 262144 bytes"}]
+    r = call(kubesim.url, "PATCH", f"{base}/at-limit", {"metadata": {"annotations": {"k2": "v"}}},
+             content_type="application/merge-patch+json")
+    assert r.status == 422

@@ -618,3 +618,58 @@ def test_typed_create_commands_send_protobuf_and_work(kubectl: Kubectl, namespac
     kubectl.run("create", "namespace", created)
     assert "Active" in kubectl.run("get", "namespace", created).stdout
     kubectl.run("delete", "namespace", created, timeout=30)
+
+
+# --------------------------------------------------------------------------- size limits
+
+
+def test_big_objects_fail_as_on_a_real_server(kubectl: Kubectl, namespace: str) -> None:
+    # Over 256 KiB, client-side apply's last-applied annotation is too long; server-side apply
+    # keeps no such copy.
+    big = dump(configmap("big", {"values.yaml": "x" * (300 * 1024)}))
+    csa = kubectl.run("-n", namespace, "apply", "-f", "-", stdin=big, check=False)
+    assert csa.returncode == 1
+    assert ('The ConfigMap "big" is invalid: metadata.annotations: Too long: may not be more '
+            "than 262144 bytes") in csa.stderr
+    ssa = kubectl.run("-n", namespace, "apply", "--server-side", "-f", "-", stdin=big)
+    assert ssa.stdout.strip() == "configmap/big serverside-applied"
+    # Over 2 MiB: etcd's client refuses the write, and the API server passes its error on.
+    huge = dump(configmap("huge", {"values.yaml": "x" * (2 * 1024 * 1024)}))
+    ssa = kubectl.run("-n", namespace, "apply", "--server-side", "-f", "-", stdin=huge,
+                      check=False)
+    assert ssa.returncode == 1
+    assert ("Error from server: rpc error: code = ResourceExhausted desc = trying to send "
+            "message larger than max (") in ssa.stderr
+    # With its annotation the client-side body is over 3 MiB: refused before it is decoded.
+    csa = kubectl.run("-n", namespace, "apply", "-f", "-", stdin=huge, check=False)
+    assert csa.returncode == 1
+    assert ("Error from server (RequestEntityTooLarge): error when creating \"STDIN\": "
+            "Request entity too large: limit is 3145728") in csa.stderr
+    names = kubectl.run("-n", namespace, "get", "configmaps", "-o", "name").stdout.split()
+    assert "configmap/huge" not in names and "configmap/big" in names
+
+
+# --------------------------------------------------------------------------- persistent volumes
+
+
+def test_get_persistent_volumes_prints_their_columns(kubectl: Kubectl) -> None:
+    name = f"pv-{uuid.uuid4().hex[:8]}"
+    pv = {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": name},
+          "spec": {"capacity": {"storage": "5Gi"}, "accessModes": ["ReadWriteOnce",
+                                                                    "ReadOnlyMany"],
+                   "storageClassName": "manual", "hostPath": {"path": "/data/pv"},
+                   "claimRef": {"namespace": "apps", "name": "data"}}}
+    out = kubectl.run("apply", "--server-side", "-f", "-", stdin=dump(pv)).stdout
+    assert out.strip() == f"persistentvolume/{name} serverside-applied"
+    wait_for(lambda: kubectl.run("get", "pv", name, "-o",
+                                 "jsonpath={.status.phase}").stdout == "Available")
+    header, row = kubectl.run("get", "pv", name).stdout.splitlines()
+    assert header.split() == ["NAME", "CAPACITY", "ACCESS", "MODES", "RECLAIM", "POLICY",
+                              "STATUS", "CLAIM", "STORAGECLASS", "VOLUMEATTRIBUTESCLASS",
+                              "REASON", "AGE"]
+    assert row.split()[:8] == [name, "5Gi", "RWO,ROX", "Retain", "Available", "apps/data",
+                               "manual", "<unset>"]
+    # Cluster-scoped: kubectl ignores -n, and the short name works.
+    assert name in kubectl.run("-n", "default", "get", "pv", "-o", "name").stdout
+    deleted = kubectl.run("delete", "pv", name, timeout=30)
+    assert deleted.stdout.strip() == f'persistentvolume "{name}" deleted'

@@ -21,6 +21,8 @@ from kubernetes.dynamic import DynamicClient
 
 from kubesim.server import KubeSim
 
+from .http import call
+
 T = TypeVar("T")
 MERGE = "application/merge-patch+json"
 
@@ -925,3 +927,113 @@ def test_load_balancer_gets_ingress(core: client.CoreV1Api, namespace: str) -> N
 
     ing = wait_for(ingress, timeout=10)
     assert len(ing) == 1 and ing[0].ip.startswith("172.18.255.")
+
+
+def test_persistent_volumes_are_served_cluster_scoped_and_become_available(
+        kubesim: KubeSim, core: client.CoreV1Api) -> None:
+    resources = {r.name: r for r in core.get_api_resources().resources}
+    assert resources["persistentvolumes"].namespaced is False
+    assert resources["persistentvolumes"].short_names == ["pv"]
+    assert "persistentvolumes/status" in resources
+    name = f"pv-{uuid.uuid4().hex[:8]}"
+    body = {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": name},
+            "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                     "hostPath": {"path": "/data/x"}},
+            "status": {"phase": "Bound"}}
+    w = watch.Watch()
+    events: list[tuple[str, str]] = []
+    rv = core.list_persistent_volume().metadata.resource_version
+
+    def follow() -> None:
+        for ev in w.stream(core.list_persistent_volume, resource_version=rv,
+                           timeout_seconds=5):
+            if ev["object"].metadata.name == name:
+                events.append((ev["type"], ev["object"].status.phase))
+            if len(events) >= 2:
+                w.stop()
+
+    watcher = threading.Thread(target=follow)
+    watcher.start()
+    created = core.create_persistent_volume(body)
+    # The strategy drops the request's status; defaults as a real server sets them.
+    assert created.status.phase == "Pending"
+    assert created.status.last_phase_transition_time is not None
+    assert created.spec.persistent_volume_reclaim_policy == "Retain"
+    assert created.spec.volume_mode == "Filesystem"
+    assert created.metadata.namespace is None
+    available = wait_for(lambda: (pv := core.read_persistent_volume(name)).status.phase
+                         == "Available" and pv)
+    assert available.status.last_phase_transition_time is not None
+    watcher.join(timeout=10)
+    assert events == [("ADDED", "Pending"), ("MODIFIED", "Available")]
+    assert name in {p.metadata.name for p in core.list_persistent_volume().items}
+    patched = core.patch_persistent_volume_status(
+        name, {"status": {"phase": "Released", "message": "claim gone"}})
+    assert patched.status.phase == "Released" and patched.spec.capacity == {"storage": "1Gi"}
+    # Writes to the main resource keep the status.
+    relabelled = core.patch_persistent_volume(
+        name, {"metadata": {"labels": {"tier": "x"}}, "status": {"phase": "Failed"}})
+    assert relabelled.status.phase == "Released"
+    # Cluster-scoped: no namespaced path.
+    assert call(kubesim.url, "GET",
+                f"/api/v1/namespaces/default/persistentvolumes/{name}").status == 404
+    core.delete_persistent_volume(name)
+    raises_api(404, lambda: core.read_persistent_volume(name))
+
+
+def daemonset(name: str, image: str = "fluentd:1.16") -> dict[str, Any]:
+    return {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": name},
+            "spec": {"selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}},
+                                  "spec": {"containers": [{"name": "agent", "image": image}]}}}}
+
+
+TEMPLATE_GENERATION = "deprecated.daemonset.template.generation"
+
+
+def test_daemonset_template_generation_annotation_follows_the_pod_template(
+        apps: client.AppsV1Api, apply: Apply, namespace: str) -> None:
+    def annotation(obj: dict[str, Any]) -> str:
+        return str(obj["metadata"]["annotations"][TEMPLATE_GENERATION])
+
+    serialize = apps.api_client.sanitize_for_serialization
+    created = serialize(apps.create_namespaced_daemon_set(namespace, daemonset("logs")))
+    assert annotation(created) == "1" and created["metadata"]["generation"] == 1
+    # A create by POST: the creator's manager owns it (a real server's field manager sees the
+    # versioned object, where the annotation already is).
+    creator = created["metadata"]["managedFields"][0]["manager"]
+    assert owns(created, creator, "f:metadata", "f:annotations", f"f:{TEMPLATE_GENERATION}")
+
+    new_template = serialize(apps.patch_namespaced_daemon_set(
+        "logs", namespace, {"spec": {"template": {"spec": {"containers": [
+            {"name": "agent", "image": "fluentd:1.17"}]}}}}))
+    assert annotation(new_template) == "2" and new_template["metadata"]["generation"] == 2
+    other_spec = serialize(apps.patch_namespaced_daemon_set(
+        "logs", namespace, {"spec": {"minReadySeconds": 5}}))
+    assert annotation(other_spec) == "2" and other_spec["metadata"]["generation"] == 3
+    # No request sets it: the stored value stays.
+    forced = serialize(apps.patch_namespaced_daemon_set(
+        "logs", namespace, {"metadata": {"annotations": {TEMPLATE_GENERATION: "9"}}}))
+    assert annotation(forced) == "2"
+
+    # A PUT without it: the stored value stays, and the updater takes the field over, since
+    # the versioned request reads as templateGeneration 0.
+    body = daemonset("logs", "fluentd:1.17")
+    body["spec"]["minReadySeconds"] = 5
+    body["metadata"]["resourceVersion"] = forced["metadata"]["resourceVersion"]
+    replaced = serialize(apps.replace_namespaced_daemon_set(
+        "logs", namespace, body, field_manager="replacer"))
+    assert annotation(replaced) == "2" and replaced["metadata"]["generation"] == 3
+    assert owns(replaced, "replacer", "f:metadata", "f:annotations",
+                f"f:{TEMPLATE_GENERATION}")
+
+    # Server-side apply: set on create, owned by no manager, bumped by a template change.
+    applied = apply(daemonset("agents"), "applier")
+    assert annotation(applied) == "1"
+    assert [e["manager"] for e in applied["metadata"]["managedFields"]] == ["applier"]
+    assert not owns(applied, "applier", "f:metadata", "f:annotations")
+    reapplied = apply(daemonset("agents", "fluentd:1.17"), "applier")
+    assert annotation(reapplied) == "2"
+    assert not owns(reapplied, "applier", "f:metadata", "f:annotations")
+    same = apply(daemonset("agents", "fluentd:1.17"), "applier")
+    assert annotation(same) == "2" and same["metadata"]["generation"] == 2

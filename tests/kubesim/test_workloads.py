@@ -202,6 +202,7 @@ def test_simulated_kinds() -> None:
         ("batch", "Job"),
         ("", "Pod"),
         ("", "PersistentVolumeClaim"),
+        ("", "PersistentVolume"),
         ("", "Service"),
     } == SIMULATED_KINDS
 
