@@ -10,7 +10,8 @@ The algorithms follow sigs.k8s.io/structured-merge-diff (SMD) `merge/update.go` 
 (`k8s.io/apimachinery/pkg/util/managedfields/internal`): stripping of metadata fields, the
 "current-operation" trick that decides when an Update entry's `time` moves, "before-first-apply"
 for objects that have no managed fields yet, the cap of 10 Update entries ("ancient-changes"), the
-`[{}]` reset, and the sort order of the encoded entries.
+`[]` and `[{}]` resets, the translation of entries between a parent and its `/scale`
+subresource, and the sort order of the encoded entries.
 
 Field sets are Python sets of paths. A path is a tuple of path elements spelled exactly as in
 `fieldsV1`: `"f:<field>"`, `"k:<compact JSON of the key fields>"` for items of map-lists,
@@ -793,10 +794,9 @@ def _decode_managed(entries: Any) -> dict[_Key, _Entry]:
             fields=decode_fields(raw.get("fieldsV1")),
             time=time if isinstance(time, str) else None,
         )
-        key = _key_of(entry)
-        if key in out:
-            raise ValueError(f"duplicate managed fields entry for manager {entry.manager!r}")
-        out[key] = entry
+        # A repeated identity is no error: the later entry wins, as in kube-apiserver's
+        # DecodeManagedFields; a client renames a manager by giving an entry another's name.
+        out[_key_of(entry)] = entry
     return out
 
 
@@ -1082,13 +1082,15 @@ def update(
     were modified, added or removed. Never conflicts.
 
     As in kube-apiserver: managedFields written in `new` replace the stored ones (main resource
-    only, when they decode); `[{}]` removes them all; an existing object without managed fields
-    stays untracked until the next apply; undecodable stored managed fields are dropped.
+    only, when they decode; of entries with one identity the last wins); `[]` and `[{}]` remove
+    them all; an existing object without managed fields stays untracked until the next apply;
+    undecodable stored managed fields are dropped.
     """
     result: dict[str, Any] = _copy(new)
     new_managed = _managed_of(new)
-    if not subresource and new_managed == [{}]:
-        # The documented reset: strip managedFields entirely.
+    if not subresource and new_managed in ([], [{}]):
+        # The documented reset (isResetManagedFields): an explicitly empty list, or one empty
+        # entry, strips managedFields entirely; an omitted or null list keeps the stored ones.
         return _with_managed(result, {}, None, False)
 
     original_managed: Any = None
@@ -1117,6 +1119,60 @@ def update(
 
     reuse = from_old and original_managed is not None and _same_entries(before, entries)
     return _with_managed(result, entries, original_managed, reuse)
+
+
+# --------------------------------------------------------------------------------------------
+# The scale subresource (kube-apiserver's ScaleHandler, managedfields/scalehandler.go)
+
+REPLICAS: Path = ("f:spec", "f:replicas")
+SCALE_API_VERSION = "autoscaling/v1"
+
+
+def scale_managed_fields(parent: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+    """The managedFields that the Scale of `parent` carries while a /scale write is tracked
+    (ToSubresource): the parent's entries that own .spec.replicas, owning only it. None when
+    there are none, so the Scale is as untracked as an object nobody applied to.
+
+    Entries keep their identity, parent apiVersion included: kube-apiserver keys them by the
+    parent's manager identifier, which is what its conflict messages print."""
+    try:
+        entries = _decode_managed(_managed_of(parent))
+    except ValueError:
+        return None
+    kept = {
+        k: dataclasses.replace(e, fields={REPLICAS})
+        for k, e in entries.items()
+        if REPLICAS in e.fields
+    }
+    return _encode_managed(kept) or None
+
+
+def scale_to_parent(
+    parent: Mapping[str, Any], scale: Mapping[str, Any], *, api_version: str
+) -> list[dict[str, Any]] | None:
+    """The parent's managedFields after a /scale write left `scale` (ToParent): whoever no
+    longer owns replicas on the Scale loses .spec.replicas in the parent; every Scale entry
+    that owns replicas and is not a parent entry becomes one, in the parent's `api_version`,
+    owning .spec.replicas alone. Such an entry has no time, as on a real server, which takes
+    it from the parent's entry of that identity (there is none)."""
+    parent_entries = _decode_managed(_managed_of(parent))
+    scale_entries = _decode_managed(_managed_of(scale))
+    out: dict[_Key, _Entry] = {}
+    for k, e in parent_entries.items():
+        if REPLICAS not in e.fields:
+            out[k] = e
+        elif scale_entries.pop(k, None) is not None:
+            out[k] = e  # still owns replicas on the Scale: unchanged
+        elif e.fields - {REPLICAS}:
+            out[k] = dataclasses.replace(e, fields=e.fields - {REPLICAS})
+    for k, e in scale_entries.items():
+        if REPLICAS not in e.fields:
+            continue
+        prev = parent_entries.get(k)
+        moved = _Entry(e.manager, e.operation, api_version, e.subresource, {REPLICAS},
+                       prev.time if prev else None)
+        out[_key_of(moved)] = moved
+    return _encode_managed(out) or None
 
 
 # --------------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from .errors import StatusError
 from .negotiation import Representation
 from .registry import Registry, ResourceType
 from .selectors import parse_field_selector, parse_label_selector
-from .store import ETCD_MAX_REQUEST_BYTES, Obj, Store, WatchEvent
+from .store import ETCD_MAX_REQUEST_BYTES, Obj, Store, WatchEvent, scale_of
 
 T = TypeVar("T")
 VERB = web.RequestKey("verb", str)
@@ -714,45 +714,22 @@ class KubeSim:
     async def _scale(self, request: web.Request, t: _Target, rep: Representation
                      ) -> web.Response:
         rt = t.rt
-        obj = self.store.get(rt, t.namespace, t.name)
-
-        def scale_of(o: Obj) -> Obj:
-            sel = ((o.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
-            return {
-                "kind": "Scale",
-                "apiVersion": "autoscaling/v1",
-                "metadata": {
-                    "name": o["metadata"]["name"],
-                    "namespace": o["metadata"].get("namespace", ""),
-                    "uid": o["metadata"]["uid"],
-                    "resourceVersion": o["metadata"]["resourceVersion"],
-                    "creationTimestamp": o["metadata"]["creationTimestamp"],
-                },
-                "spec": {"replicas": (o.get("spec") or {}).get("replicas", 0)},
-                "status": {
-                    "replicas": (o.get("status") or {}).get("replicas", 0),
-                    "selector": ",".join(f"{k}={v}" for k, v in sorted(sel.items())),
-                },
-            }
-
         if request.method == "GET":
+            obj = self.store.get(rt, t.namespace, t.name)
             return _json(negotiation.as_object(rep, scale_of(obj)))
         if request.method in ("PUT", "PATCH"):
-            dry, fv = self._write_params(request)
-            body, _ = await self._read_body(request, patch=request.method == "PATCH")
-            if not isinstance(body, dict):
-                raise errors.bad_request("the body of the request must be an object")
-            replicas = (body.get("spec") or {}).get("replicas")
-            if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
-                raise errors.invalid("Scale", t.name, "autoscaling", [
-                    ("spec.replicas", f"Invalid value: {replicas!r}: must be a non-negative "
-                                      "integer")
-                ])
-            new_obj, _ = self.store.patch(
-                rt, t.namespace, t.name, "merge", {"spec": {"replicas": replicas}},
-                manager=self._manager(request, False), dry_run=dry, field_validation=fv,
+            dry, _ = self._write_params(request)
+            patch = request.method == "PATCH"
+            body, kind = await self._read_body(request, patch=patch)
+            force_s = request.query.get("force")
+            if force_s is not None and kind != "apply":
+                raise errors.bad_request("force is only allowed for apply patches")
+            scale = self.store.write_scale(
+                rt, t.namespace, t.name, kind if patch else "update", body,
+                manager=self._manager(request, kind == "apply"), force=_bool_param(force_s),
+                dry_run=dry,
             )
-            return _json(scale_of(new_obj))
+            return _json(scale)
         raise errors.method_not_allowed()
 
     # ------------------------------------------------------------------ watch

@@ -82,6 +82,16 @@ ETCD_CLIENT_MAX_SEND_BYTES = 2 * 1024 * 1024
 # read on failure), plus a few bytes of protobuf tags and lengths.
 _ETCD_TXN_OVERHEAD = 16
 
+# Metadata that a kind's status strategy (PrepareForUpdate) takes back from the stored object on
+# a /status write; every other metadata field keeps what the request wrote. Custom resources
+# keep none of it (their status strategy copies the stored object whole, managedFields aside).
+_STATUS_RESET_METADATA: dict[tuple[str, str], tuple[str, ...]] = {
+    ("apps", "Deployment"): ("labels",),
+    ("", "Pod"): ("ownerReferences",),
+    ("apiextensions.k8s.io", "CustomResourceDefinition"): (
+        "labels", "annotations", "ownerReferences"),
+}
+
 _MISSING: Any = object()
 
 
@@ -179,6 +189,62 @@ def check_shape(obj: Any) -> None:
     if gen is not None and (not isinstance(gen, int) or isinstance(gen, bool)):
         raise errors.bad_request("json: cannot unmarshal into Go struct field "
                                  "ObjectMeta.metadata.generation of type int64")
+
+
+def scale_of(obj: Obj) -> Obj:
+    """The autoscaling/v1 Scale of a scalable object (scaleFromDeployment and its siblings).
+    `spec.replicas` is omitempty in Scale, so zero replicas leave `spec` empty."""
+    spec = obj.get("spec") or {}
+    sel = (spec.get("selector") or {}).get("matchLabels") or {}
+    meta = obj["metadata"]
+    scale: Obj = {
+        "kind": "Scale",
+        "apiVersion": fieldmanager.SCALE_API_VERSION,
+        "metadata": {
+            "name": meta["name"],
+            "namespace": meta.get("namespace", ""),
+            "uid": meta["uid"],
+            "resourceVersion": meta["resourceVersion"],
+            "creationTimestamp": meta["creationTimestamp"],
+        },
+        "spec": {},
+        "status": {"replicas": (obj.get("status") or {}).get("replicas", 0)},
+    }
+    if spec.get("replicas"):
+        scale["spec"]["replicas"] = spec["replicas"]
+    selector = ",".join(f"{k}={v}" for k, v in sorted(sel.items()))
+    if selector:
+        scale["status"]["selector"] = selector
+    return scale
+
+
+def _typed_scale(body: Any) -> Obj:
+    """A written Scale as decoding it into the Go type leaves it: unknown fields gone, a zero or
+    missing spec.replicas omitted (the field manager sees the typed object), wrong types 400."""
+    if not isinstance(body, dict):
+        raise errors.bad_request("the body of the request must be an object")
+    check_shape(body)
+    spec = body.get("spec") or {}
+    status = body.get("status") or {}
+    if not isinstance(spec, dict) or not isinstance(status, dict):
+        raise errors.bad_request("json: cannot unmarshal into Go struct field Scale.spec of "
+                                 "type v1.ScaleSpec")
+    replicas = spec.get("replicas", 0)
+    if replicas is None:
+        replicas = 0
+    if not isinstance(replicas, int) or isinstance(replicas, bool):
+        raise errors.bad_request(f"json: cannot unmarshal {type(replicas).__name__} into Go "
+                                 "struct field ScaleSpec.spec.replicas of type int32")
+    out: Obj = {
+        "kind": "Scale",
+        "apiVersion": fieldmanager.SCALE_API_VERSION,
+        "metadata": copy.deepcopy(body.get("metadata") or {}),
+        "spec": {"replicas": replicas} if replicas else {},
+        "status": {"replicas": status.get("replicas") or 0},
+    }
+    if status.get("selector"):
+        out["status"]["selector"] = status["selector"]
+    return out
 
 
 def _validate_name(rt: ResourceType, name: str) -> list[tuple[str, str]]:
@@ -806,11 +872,7 @@ class Store:
             raise errors.conflict(rt.plural, name, rt.group)
         dropped_status: Any = _MISSING
         if subresource == "status":
-            new = copy.deepcopy(old)
-            if "status" in body:
-                new["status"] = copy.deepcopy(body["status"])
-            else:
-                new.pop("status", None)
+            new = self._status_write(rt, old, body)
         else:
             new = copy.deepcopy(body)
             new["apiVersion"] = rt.api_version
@@ -876,6 +938,36 @@ class Store:
             raise errors.invalid(rt.kind, new["metadata"].get("name", ""), rt.group,
                                  [("", str(exc))]) from exc
 
+    def _status_write(self, rt: ResourceType, old: Obj, written: Obj) -> Obj:
+        """What a /status write of `written` stores, as the kind's status strategy allows:
+        the stored object with the written status and, but for the metadata the strategy
+        resets (`_STATUS_RESET_METADATA`), the written metadata. managedFields come from
+        `written`: the field manager has already run."""
+        new = copy.deepcopy(old)
+        status = written.get("status")
+        if status is None:
+            new.pop("status", None)
+        else:
+            new["status"] = copy.deepcopy(status)
+        meta = new["metadata"]
+        wmeta = written.get("metadata") or {}
+        if rt.builtin:
+            reset = _STATUS_RESET_METADATA.get((rt.group, rt.kind), ())
+            for f in {*meta, *wmeta}:
+                if f in _SERVER_METADATA or f in ("name", "namespace", "managedFields") or (
+                    f in reset
+                ):
+                    continue
+                if f in wmeta:
+                    meta[f] = copy.deepcopy(wmeta[f])
+                else:
+                    del meta[f]
+        if wmeta.get("managedFields"):
+            meta["managedFields"] = copy.deepcopy(wmeta["managedFields"])
+        else:
+            meta.pop("managedFields", None)
+        return new
+
     def _check_finalizers_only_shrink(self, rt: ResourceType, old: Obj, new: Obj) -> None:
         before = set(old["metadata"].get("finalizers") or [])
         after = set(new["metadata"].get("finalizers") or [])
@@ -908,24 +1000,7 @@ class Store:
         old = self._bucket(rt).get((ns, name))
         if old is None:
             raise errors.not_found(rt.plural, name, rt.group)
-        current = self.view(rt, old)
-        try:
-            if patch_type == "json":
-                patched = patches.json_patch(current, body)
-            elif patch_type == "merge":
-                patched = patches.merge_patch(current, body)
-            elif patch_type == "strategic":
-                if not rt.builtin:
-                    raise errors.unsupported_media_type(
-                        "application/strategic-merge-patch+json",
-                        errors.CUSTOM_RESOURCE_PATCH_TYPES)
-                patched = patches.strategic_merge_patch(current, body, builtin=True)
-            else:
-                raise errors.unsupported_media_type(patch_type)
-        except patches.PatchError as exc:
-            if exc.reason == "Invalid":
-                raise errors.StatusError(422, "Invalid", str(exc)) from exc
-            raise errors.bad_request(str(exc)) from exc
+        patched = self._patched(rt, self.view(rt, old), patch_type, body)
         check_shape(patched)
         self._check_identity(rt, patched, ns, name)
         new = patched
@@ -943,18 +1018,35 @@ class Store:
                 meta.pop(f, None)
         dropped_status: Any = _MISSING
         if subresource == "status":
-            status = new.get("status")
-            new = copy.deepcopy(old)
-            if status is None:
-                new.pop("status", None)
-            else:
-                new["status"] = status
+            new = self._status_write(rt, old, new)
         elif rt.has_status:
             dropped_status = new.pop("status", _MISSING)
             if "status" in old:
                 new["status"] = old["status"]
         return self._finish_update(rt, old, new, manager, subresource, dry_run,
                                    field_validation, dropped_status, warnings), False
+
+    def _patched(
+        self, rt: ResourceType, current: Obj, patch_type: str, body: Any, *, scale: bool = False
+    ) -> Obj:
+        """`current` with a JSON, merge or strategic merge patch applied. A Scale is a built-in
+        type whatever its parent is, so strategic merge patches apply to it."""
+        try:
+            if patch_type == "json":
+                return patches.json_patch(current, body)
+            if patch_type == "merge":
+                return patches.merge_patch(current, body)
+            if patch_type == "strategic":
+                if not rt.builtin and not scale:
+                    raise errors.unsupported_media_type(
+                        "application/strategic-merge-patch+json",
+                        errors.CUSTOM_RESOURCE_PATCH_TYPES)
+                return patches.strategic_merge_patch(current, body, builtin=True)
+            raise errors.unsupported_media_type(patch_type)
+        except patches.PatchError as exc:
+            if exc.reason == "Invalid":
+                raise errors.StatusError(422, "Invalid", str(exc)) from exc
+            raise errors.bad_request(str(exc)) from exc
 
     def _apply(
         self,
@@ -997,14 +1089,20 @@ class Store:
             if warnings is not None:
                 warnings.extend(found)
         if subresource == "status":
-            config = {k: v for k, v in config.items() if k in ("apiVersion", "kind", "metadata",
-                                                                 "status")}
-            config["metadata"] = {k: v for k, v in cmeta.items() if k in ("name", "namespace")}
+            # The status strategies' reset fields: the applier owns the rest, metadata included,
+            # whatever of it the strategy then takes back from the stored object.
+            config.pop("spec", None)
         elif rt.has_status:
             config.pop("status", None)
         old = self._bucket(rt).get((ns, name))
         stamp = now_rfc3339()
         if old is None:
+            if meta.get("uid"):
+                # A uid is a precondition that no new object can meet (patcher.applyPatch).
+                raise errors.conflict(
+                    rt.plural, name, rt.group,
+                    f"uid mismatch: the provided object specified uid {meta['uid']}, and no "
+                    "existing object was found")
             if subresource:
                 raise errors.not_found(rt.plural, name, rt.group)
             problems = _validate_name(rt, name)
@@ -1056,7 +1154,9 @@ class Store:
         for f in (*_SERVER_METADATA, "namespace", "name"):
             if f in old["metadata"]:
                 nmeta[f] = old["metadata"][f]
-        if subresource != "status" and rt.has_status:
+        if subresource == "status":
+            new = self._status_write(rt, old, new)
+        elif rt.has_status:
             if "status" in old:
                 new["status"] = old["status"]
             else:
@@ -1066,6 +1166,107 @@ class Store:
         if old["metadata"].get("deletionTimestamp"):
             self._check_finalizers_only_shrink(rt, old, new)
         return self.view(rt, self._store(rt, old, new, dry_run)), False
+
+    # ---------------------------------------------------------------- scale
+
+    def write_scale(
+        self,
+        rt: ResourceType,
+        ns: str,
+        name: str,
+        patch_type: str,
+        body: Any,
+        *,
+        manager: str,
+        force: bool = False,
+        dry_run: bool = False,
+    ) -> Obj:
+        """PUT (`patch_type` "update") or PATCH of any type to /scale; returns the new Scale.
+
+        As kube-apiserver's scaleUpdatedObjectInfo: the write is tracked on a Scale carrying
+        the parent's owners of .spec.replicas (so an apply conflicts with them and force takes
+        the field over), then spec.replicas and its ownership move into the parent, under an
+        entry with `subresource: scale`."""
+        old = self._bucket(rt).get((ns, name))
+        if old is None:
+            raise errors.not_found(rt.plural, name, rt.group)
+        live = scale_of(self.view(rt, old))
+        owners = fieldmanager.scale_managed_fields(old)
+        if owners:
+            live["metadata"]["managedFields"] = owners
+        stamp = now_rfc3339()
+        if patch_type == "apply":
+            new = self._apply_scale(rt, ns, name, live, body, manager, force, stamp)
+        else:
+            if patch_type == "update":
+                written = body
+            else:
+                written = self._patched(rt, live, patch_type, body, scale=True)
+            new = fieldmanager.update(live, _typed_scale(written), manager=manager,
+                                      builtin=True, api_version=fieldmanager.SCALE_API_VERSION,
+                                      now=stamp, subresource="scale")
+        replicas = (new.get("spec") or {}).get("replicas") or 0
+        if not isinstance(replicas, int) or isinstance(replicas, bool):
+            raise errors.bad_request(f"json: cannot unmarshal {type(replicas).__name__} into "
+                                     "Go struct field ScaleSpec.spec.replicas of type int32")
+        if replicas < 0:
+            raise errors.invalid("Scale", name, "autoscaling", [
+                ("spec.replicas", f"Invalid value: {replicas}: must be greater than or equal "
+                                  "to 0")])
+        meta = new.get("metadata") or {}
+        uid = old["metadata"]["uid"]
+        if meta.get("uid") and meta["uid"] != uid:
+            raise errors.conflict(
+                f"{rt.plural}/scale", name, rt.group,
+                f"Precondition failed: UID in precondition: {meta['uid']}, UID in object meta: "
+                f"{uid}")
+        want_rv = meta.get("resourceVersion")
+        if want_rv and str(want_rv) != old["metadata"]["resourceVersion"]:
+            raise errors.conflict(rt.plural, name, rt.group)
+        parent = copy.deepcopy(old)
+        parent.setdefault("spec", {})["replicas"] = replicas
+        entries = fieldmanager.scale_to_parent(old, new, api_version=rt.api_version)
+        if entries:
+            parent["metadata"]["managedFields"] = entries
+        else:
+            parent["metadata"].pop("managedFields", None)
+        return scale_of(self.view(rt, self._store(rt, old, parent, dry_run)))
+
+    def _apply_scale(
+        self, rt: ResourceType, ns: str, name: str, live: Obj, body: Any, manager: str,
+        force: bool, stamp: str,
+    ) -> Obj:
+        if not manager:
+            raise errors.invalid("Scale", name, "autoscaling", [
+                ("fieldManager", "Required value: is required for apply patch")
+            ], "FieldValueRequired")
+        check_shape(body)
+        meta = body.get("metadata")
+        if not isinstance(meta, dict):
+            raise errors.bad_request("metadata must be an object")
+        if meta.get("managedFields") is not None:
+            raise errors.bad_request("metadata.managedFields must be nil")
+        if not body.get("apiVersion") or not body.get("kind"):
+            raise errors.bad_request("apiVersion and kind must be set in an apply patch")
+        if body["apiVersion"] != fieldmanager.SCALE_API_VERSION:
+            raise errors.bad_request(
+                "Incorrect version specified in apply patch. Specified patch version: "
+                f"{body['apiVersion']}, expected: {fieldmanager.SCALE_API_VERSION}")
+        _typed_scale(body)  # type errors are a decoding failure, before any merge
+        config = copy.deepcopy(body)
+        cmeta = config["metadata"]
+        cmeta["name"] = name
+        cmeta["namespace"] = ns
+        for f in _SERVER_METADATA:
+            cmeta.pop(f, None)
+        try:
+            return fieldmanager.apply(live, config, manager=manager, force=force, builtin=True,
+                                      api_version=fieldmanager.SCALE_API_VERSION, now=stamp,
+                                      subresource="scale")
+        except fieldmanager.ApplyConflict as exc:
+            raise self._conflict_error(rt, name, exc) from exc
+        except ValueError as exc:
+            raise errors.invalid("Scale", name, "autoscaling", [("", str(exc))]) from exc
 
     def _check_applied_fields(
         self, rt: ResourceType, body: Obj, config: Obj, field_validation: str

@@ -716,6 +716,56 @@ def test_update_with_managed_fields_in_the_body_replaces_them() -> None:
     assert "managedFields" not in untracked["metadata"]
 
 
+def test_update_with_an_empty_managed_fields_list_resets_them() -> None:
+    live = stored(do_apply(None, deployment(replicas=1), "A"))
+    new = copy.deepcopy(live)
+    new["metadata"]["managedFields"] = []
+    reset = update(live, new, manager="x", builtin=True, api_version=APPS, now=T1)
+    assert "managedFields" not in reset["metadata"]
+    # The object stays untracked on later updates, as after a [{}] reset.
+    new2 = copy.deepcopy(reset)
+    new2["spec"]["replicas"] = 3
+    untracked = update(reset, new2, manager="x", builtin=True, api_version=APPS, now=T2)
+    assert "managedFields" not in untracked["metadata"]
+    # Omitted or null keeps the stored entries; a subresource write never resets them.
+    for omitted in (_without_key(live), _with_managed(live, None)):
+        kept = update(live, omitted, manager="x", builtin=True, api_version=APPS, now=T1)
+        assert managers(kept) == [("A", "Apply")]
+    status = update(live, new, manager="x", builtin=True, api_version=APPS, now=T1,
+                    subresource="status")
+    assert managers(status) == [("A", "Apply")]
+
+
+def _without_key(obj: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(obj)
+    del out["metadata"]["managedFields"]
+    return out
+
+
+def _with_managed(obj: dict[str, Any], value: Any) -> dict[str, Any]:
+    out = copy.deepcopy(obj)
+    out["metadata"]["managedFields"] = value
+    return out
+
+
+def test_update_with_duplicate_entries_for_one_manager_keeps_the_later() -> None:
+    """Renaming manager B to A leaves two entries for A: the later one wins, as in
+    kube-apiserver's DecodeManagedFields."""
+    live = stored(do_apply(None, deployment(replicas=1), "A"))
+    live = stored(do_apply(live, {**deployment(), "metadata": {"name": "web", "labels": {
+        "team": "x"}}}, "B", now=T1))
+    a, b = live["metadata"]["managedFields"]
+    assert (a["manager"], b["manager"]) == ("A", "B")
+    new = _with_managed(live, [a, dict(b, manager="A")])
+    out = update(live, new, manager="x", builtin=True, api_version=APPS, now=T2)
+    assert managers(out) == [("A", "Apply")]
+    assert owned(out, "A") == decode_fields(b["fieldsV1"])
+    # The other order keeps A's own entry.
+    out = update(live, _with_managed(live, [dict(b, manager="A"), a]), manager="x",
+                 builtin=True, api_version=APPS, now=T2)
+    assert owned(out, "A") == decode_fields(a["fieldsV1"])
+
+
 def test_update_caps_update_entries() -> None:
     obj = stored(do_apply(None, deployment(replicas=1), "A"))
     for i in range(12):

@@ -604,3 +604,155 @@ def test_annotations_over_256kib_are_invalid(kubesim: KubeSim, namespace: str) -
     r = call(kubesim.url, "PATCH", f"{base}/at-limit", {"metadata": {"annotations": {"k2": "v"}}},
              content_type="application/merge-patch+json")
     assert r.status == 422
+
+# --------------------------------------------------------------------------- server-side apply
+
+APPLY = "application/apply-patch+yaml"
+MERGE = "application/merge-patch+json"
+
+
+def test_apply_that_would_create_an_object_with_a_uid_is_409_conflict(
+        kubesim: KubeSim, namespace: str) -> None:
+    base = f"/api/v1/namespaces/{namespace}/configmaps"
+    uid = "88e00824-7f0e-11e8-94a1-c8d3ffb15800"
+    r = call(kubesim.url, "PATCH", f"{base}/ghost", cm("ghost", uid=uid), content_type=APPLY,
+             fieldManager="apply_test")
+    assert r.status == 409
+    assert r.body["reason"] == "Conflict"
+    assert r.body["message"] == (
+        f'Operation cannot be fulfilled on configmaps "ghost": uid mismatch: the provided '
+        f"object specified uid {uid}, and no existing object was found")
+    assert r.body["details"] == {"name": "ghost", "kind": "configmaps"}
+    assert call(kubesim.url, "GET", f"{base}/ghost").status == 404
+    # Even for a group's kind and with dryRun: no object can have that uid yet.
+    deps = f"/apis/apps/v1/namespaces/{namespace}/deployments"
+    body = scalable("ghost")
+    body["metadata"]["uid"] = uid
+    r = call(kubesim.url, "PATCH", f"{deps}/ghost", body, content_type=APPLY,
+             fieldManager="apply_test", dryRun="All")
+    assert r.status == 409
+    assert r.body["message"].startswith('Operation cannot be fulfilled on deployments.apps "ghost"')
+
+
+def test_renaming_a_manager_in_managed_fields_keeps_the_later_entry(
+        kubesim: KubeSim, namespace: str) -> None:
+    """Entries of one identity are no error: the later wins, which is how a client renames a
+    field manager into another."""
+    url = f"/api/v1/namespaces/{namespace}/configmaps/renamed"
+    call(kubesim.url, "PATCH", url, cm("renamed", {"a": "1"}), content_type=APPLY,
+         fieldManager="first")
+    live = call(kubesim.url, "PATCH", url, cm("renamed", {"b": "2"}), content_type=APPLY,
+                fieldManager="second").body
+    first, second = live["metadata"]["managedFields"]
+    assert (first["manager"], second["manager"]) == ("first", "second")
+    r = call(kubesim.url, "PATCH", url,
+             {"metadata": {"managedFields": [first, dict(second, manager="first")]}},
+             content_type=MERGE)
+    assert r.status == 200, r.body
+    entries = r.body["metadata"]["managedFields"]
+    assert [(e["manager"], e["operation"]) for e in entries] == [("first", "Apply")]
+    assert entries[0]["fieldsV1"] == {"f:data": {"f:b": {}}}
+    # "first" now owns data.b only: applying a new value of it is its own change.
+    again = call(kubesim.url, "PATCH", url, cm("renamed", {"b": "3"}), content_type=APPLY,
+                 fieldManager="first")
+    assert again.status == 200 and again.body["data"] == {"a": "1", "b": "3"}
+
+
+# --------------------------------------------------------------------------- /scale
+
+
+def scalable(name: str, replicas: int = 1) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                 "template": {"metadata": {"labels": {"app": name}},
+                              "spec": {"containers": [{"name": "app", "image": "nginx:1.25"}]}}},
+    }
+
+
+def scale_body(name: str, namespace: str, replicas: int) -> dict[str, Any]:
+    return {"kind": "Scale", "apiVersion": "autoscaling/v1",
+            "metadata": {"name": name, "namespace": namespace}, "spec": {"replicas": replicas}}
+
+
+def replicas_owners(obj: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """manager -> its whole entry, for the entries that own .spec.replicas."""
+    return {e["manager"]: e for e in obj["metadata"].get("managedFields") or []
+            if "f:replicas" in e["fieldsV1"].get("f:spec", {})}
+
+
+def test_scale_apply_conflicts_with_the_replicas_owner_and_force_takes_it_over(
+        kubesim: KubeSim, namespace: str) -> None:
+    """kube-apiserver's TestScaleAllResources: /scale writes are tracked on the parent."""
+    url = f"/apis/apps/v1/namespaces/{namespace}/deployments/test"
+    call(kubesim.url, "PATCH", url, scalable("test"), content_type=APPLY,
+         fieldManager="apply_test")
+    r = call(kubesim.url, "PATCH", f"{url}/scale", scale_body("test", namespace, 17),
+             content_type=APPLY, fieldManager="apply_scale")
+    assert r.status == 409, r.body
+    assert r.body["message"] == (
+        'Apply failed with 1 conflict: conflict with "apply_test": .spec.replicas')
+    assert r.body["details"]["causes"] == [{"reason": "FieldManagerConflict",
+                                            "message": 'conflict with "apply_test"',
+                                            "field": ".spec.replicas"}]
+    r = call(kubesim.url, "PATCH", f"{url}/scale", scale_body("test", namespace, 17),
+             content_type=APPLY, fieldManager="apply_scale", force="true")
+    assert r.status == 200 and r.body["kind"] == "Scale" and r.body["spec"] == {"replicas": 17}
+    live = call(kubesim.url, "GET", url).body
+    assert live["spec"]["replicas"] == 17
+    owner = replicas_owners(live)
+    assert list(owner) == ["apply_scale"]
+    assert owner["apply_scale"]["operation"] == "Apply"
+    assert owner["apply_scale"]["subresource"] == "scale"
+    assert owner["apply_scale"]["apiVersion"] == "apps/v1"
+    assert owner["apply_scale"]["fieldsV1"] == {"f:spec": {"f:replicas": {}}}
+    # The main applier kept everything else. The scale entry has no time, so it sorts first.
+    entries = live["metadata"]["managedFields"]
+    assert [(e["manager"], "time" in e) for e in entries][:2] == [("apply_scale", False),
+                                                                   ("apply_test", True)]
+    assert set(entries[1]["fieldsV1"]["f:spec"]) == {"f:selector", "f:template"}
+    # Applying the value the owner has shares it, on /scale as anywhere.
+    call(kubesim.url, "PUT", f"{url}/scale", scale_body("test", namespace, 7),
+         fieldManager="replace_test")
+    r = call(kubesim.url, "PATCH", f"{url}/scale", scale_body("test", namespace, 7),
+             content_type=APPLY, fieldManager="co_owning_test")
+    assert r.status == 200
+    assert set(replicas_owners(call(kubesim.url, "GET", url).body)) == {
+        "replace_test", "co_owning_test"}
+    # The main applier now conflicts with both, each named with its subresource.
+    r = call(kubesim.url, "PATCH", url, scalable("test"), content_type=APPLY,
+             fieldManager="apply_test")
+    assert r.status == 409
+    assert sorted(c["message"] for c in r.body["details"]["causes"]) == [
+        'conflict with "co_owning_test" with subresource "scale"',
+        'conflict with "replace_test" with subresource "scale" using apps/v1']
+
+
+def test_scale_update_without_replicas_is_accepted_and_only_replicas_moves(
+        kubesim: KubeSim, namespace: str) -> None:
+    url = f"/apis/apps/v1/namespaces/{namespace}/deployments/noreps"
+    call(kubesim.url, "PATCH", url, scalable("noreps", 3), content_type=APPLY,
+         fieldManager="apply_test")
+    # Status in a /scale patch changes nothing, and nobody's ownership (TestScaleUpdateOnlyStatus).
+    r = call(kubesim.url, "PATCH", f"{url}/scale", {"status": {"replicas": 42}},
+             content_type=MERGE, fieldManager="scale_test")
+    assert r.status == 200 and r.body["spec"] == {"replicas": 3}
+    live = call(kubesim.url, "GET", url).body
+    assert live["spec"]["replicas"] == 3 and list(replicas_owners(live)) == ["apply_test"]
+    # A Scale without spec.replicas decodes as zero replicas, which Scale omits: accepted, the
+    # parent scaled to 0 and nobody owns replicas any more.
+    body = scale_body("noreps", namespace, 0)
+    del body["spec"]
+    r = call(kubesim.url, "PUT", f"{url}/scale", body, fieldManager="put_test")
+    assert r.status == 200, r.body
+    assert r.body["spec"] == {}
+    live = call(kubesim.url, "GET", url).body
+    assert live["spec"]["replicas"] == 0 and replicas_owners(live) == {}
+    # A stale resourceVersion in the Scale is the parent's precondition.
+    stale = scale_body("noreps", namespace, 2)
+    stale["metadata"]["resourceVersion"] = "1"
+    assert call(kubesim.url, "PUT", f"{url}/scale", stale).reason == "Conflict"
+    negative = call(kubesim.url, "PUT", f"{url}/scale", scale_body("noreps", namespace, -1))
+    assert negative.status == 422
+    assert "spec.replicas: Invalid value: -1: must be greater than or equal to 0" in (
+        negative.body["message"])

@@ -167,6 +167,47 @@ def test_apply_server_side_conflict_and_force(kubectl: Kubectl, namespace: str) 
     assert "f:replicas" not in owners["a"]["f:spec"]
 
 
+def test_apply_server_side_of_a_new_object_with_a_uid_fails_with_conflict(
+        kubectl: Kubectl, namespace: str) -> None:
+    """A manifest exported from another cluster carries its uid: no new object can match it."""
+    uid = "cb9fe579-0000-4000-8000-000000000001"
+    manifest = dump(configmap("exported", {"a": "1"}, uid=uid))
+    failed = kubectl.run("-n", namespace, "apply", "--server-side", "-f", "-", stdin=manifest,
+                         check=False)
+    assert failed.returncode == 1
+    assert (f'Operation cannot be fulfilled on configmaps "exported": uid mismatch: the '
+            f"provided object specified uid {uid}, and no existing object was found"
+            ) in failed.stderr
+    missing = kubectl.run("-n", namespace, "get", "configmap", "exported", check=False)
+    assert missing.returncode == 1 and "NotFound" in missing.stderr
+
+
+def test_apply_server_side_to_the_status_subresource_keeps_labels_and_annotations(
+        kubectl: Kubectl, namespace: str) -> None:
+    sts = {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db"},
+           "spec": {"serviceName": "db", "replicas": 1, "selector": {"matchLabels": {"a": "db"}},
+                    "template": {"metadata": {"labels": {"a": "db"}},
+                                 "spec": {"containers": [{"name": "c", "image": "nginx:1"}]}}}}
+    kubectl.run("-n", namespace, "apply", "--server-side", "-f", "-", stdin=dump(sts))
+    sts["metadata"]["labels"] = {"tier": "db"}
+    sts["metadata"]["annotations"] = {"note": "set-with-status"}
+    sts["spec"]["replicas"] = 4
+    sts["status"] = {"replicas": 1}
+    out = kubectl.run("-n", namespace, "apply", "--server-side", "--subresource=status",
+                      "--field-manager=status-writer", "--force-conflicts", "-o", "json",
+                      "--show-managed-fields", "-f", "-", stdin=dump(sts))
+    applied = json.loads(out.stdout)
+    assert applied["metadata"]["labels"] == {"tier": "db"}
+    assert applied["metadata"]["annotations"] == {"note": "set-with-status"}
+    assert applied["spec"]["replicas"] == 1  # spec is no status write's business
+    entry = next(m for m in applied["metadata"]["managedFields"]
+                 if m["manager"] == "status-writer")
+    assert entry["subresource"] == "status"
+    assert entry["fieldsV1"]["f:metadata"] == {"f:labels": {"f:tier": {}},
+                                               "f:annotations": {"f:note": {}}}
+    assert "f:spec" not in entry["fieldsV1"]
+
+
 def test_server_side_apply_takes_over_from_client_side_apply(kubectl: Kubectl,
                                                              namespace: str) -> None:
     """kubectl's documented upgrade path: objects created by client-side apply can be applied
@@ -478,6 +519,28 @@ def test_scale(kubectl: Kubectl, namespace: str) -> None:
                 timeout=30)
     dep = get_json(kubectl, namespace, "deployment", "sc")
     assert dep["spec"]["replicas"] == 3 and dep["status"]["readyReplicas"] == 3
+
+
+def test_scale_takes_replicas_under_the_scale_subresource_and_apply_then_conflicts(
+        kubectl: Kubectl, namespace: str) -> None:
+    manifest = dump(deployment("scl", replicas=1))
+    kubectl.run("-n", namespace, "apply", "--server-side", "-f", "-", stdin=manifest)
+    kubectl.run("-n", namespace, "scale", "deployment/scl", "--replicas=3")
+    dep = json.loads(kubectl.run("-n", namespace, "get", "deployment", "scl", "-o", "json",
+                                 "--show-managed-fields").stdout)
+    entries = [(m["manager"], m["operation"], m.get("subresource", ""), m["apiVersion"])
+               for m in dep["metadata"]["managedFields"]
+               if "f:replicas" in m["fieldsV1"].get("f:spec", {})]
+    assert entries == [("kubectl", "Update", "scale", "apps/v1")]
+    # The same manager name, but another identity: re-applying replicas 1 conflicts with it.
+    failed = kubectl.run("-n", namespace, "apply", "--server-side", "-f", "-", stdin=manifest,
+                         check=False)
+    assert failed.returncode == 1
+    assert ('Apply failed with 1 conflict: conflict with "kubectl" with subresource "scale" '
+            'using apps/v1: .spec.replicas') in failed.stderr
+    kubectl.run("-n", namespace, "apply", "--server-side", "--force-conflicts", "-f", "-",
+                stdin=manifest)
+    assert get_json(kubectl, namespace, "deployment", "scl")["spec"]["replicas"] == 1
 
 
 # --------------------------------------------------------------------------- patches

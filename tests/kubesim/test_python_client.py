@@ -375,6 +375,113 @@ def test_managed_fields_written_by_clients(apply: Apply, dynamic: DynamicClient,
     assert cleared["data"] == {"a": "1"}
 
 
+def test_empty_managed_fields_list_in_an_update_resets_tracking(
+        apply: Apply, core: client.CoreV1Api, namespace: str) -> None:
+    """`managedFields: []` in a PUT resets ownership like `[{}]`; leaving it out keeps it."""
+    apply(configmap("reset", {"a": "1", "b": "1"}), "mgr-a")
+    live = core.read_namespaced_config_map("reset", namespace)
+    live.data = {"a": "2", "b": "1"}
+    live.metadata.managed_fields = None  # left out: the stored entries stay, plus the writer
+    kept = core.replace_namespaced_config_map("reset", namespace, live, field_manager="editor")
+    assert [(m.manager, m.operation) for m in kept.metadata.managed_fields] == [
+        ("mgr-a", "Apply"), ("editor", "Update")]
+    kept.data = {"a": "3", "b": "1"}
+    kept.metadata.managed_fields = []
+    reset = core.replace_namespaced_config_map("reset", namespace, kept, field_manager="editor")
+    assert reset.metadata.managed_fields is None and reset.data == {"a": "3", "b": "1"}
+    # Untracked now: updates record nothing until the next apply, which then conflicts with
+    # nobody but before-first-apply.
+    reset.data = {"a": "4", "b": "1"}
+    later = core.replace_namespaced_config_map("reset", namespace, reset, field_manager="editor")
+    assert later.metadata.managed_fields is None
+    status = raises_api(409, lambda: apply(configmap("reset", {"a": "5", "b": "1"}), "mgr-a"))
+    assert status["details"]["causes"][0]["message"] == (
+        'conflict with "before-first-apply" using v1')
+
+
+def test_status_apply_keeps_and_owns_the_labels_and_annotations_it_sets(
+        apply: Apply, dynamic: DynamicClient, namespace: str) -> None:
+    """A /status apply strips only spec (the status strategies' reset fields): the applier owns
+    the metadata it sets, which the object keeps unless the kind's status strategy takes it
+    back (a Deployment's labels)."""
+    sts = {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "st"},
+           "spec": {"serviceName": "st", "replicas": 1, "selector": {"matchLabels": {"a": "b"}},
+                    "template": {"metadata": {"labels": {"a": "b"}},
+                                 "spec": {"containers": [{"name": "c", "image": "nginx:1"}]}}}}
+    apply(sts, "creator")
+    res = apply.resource(sts)
+    status_apply = {"apiVersion": "apps/v1", "kind": "StatefulSet",
+                    "metadata": {"name": "st", "labels": {"tier": "db"},
+                                 "annotations": {"note": "from-status"}},
+                    "spec": {"replicas": 9}, "status": {"replicas": 1, "availableReplicas": 1}}
+    out = res.status.server_side_apply(body=status_apply, name="st", namespace=namespace,
+                                       field_manager="status-applier",
+                                       force_conflicts=True).to_dict()
+    assert out["metadata"]["labels"] == {"tier": "db"}
+    assert out["metadata"]["annotations"] == {"note": "from-status"}
+    assert out["spec"]["replicas"] == 1
+    entry = next(e for e in out["metadata"]["managedFields"] if e["manager"] == "status-applier")
+    assert entry["subresource"] == "status" and entry["operation"] == "Apply"
+    assert entry["fieldsV1"]["f:metadata"] == {"f:labels": {"f:tier": {}},
+                                               "f:annotations": {"f:note": {}}}
+    assert "f:spec" not in entry["fieldsV1"]
+    # A Deployment's status strategy resets labels: owned all the same, as on a real server.
+    apply(deployment("dep"), "creator")
+    dres = apply.resource(deployment("dep"))
+    body = {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "dep", "labels": {"tier": "web"},
+                         "annotations": {"note": "from-status"}},
+            "status": {"observedGeneration": 1}}
+    out = dres.status.server_side_apply(body=body, name="dep", namespace=namespace,
+                                        field_manager="status-applier",
+                                        force_conflicts=True).to_dict()
+    assert "labels" not in out["metadata"]
+    assert out["metadata"]["annotations"]["note"] == "from-status"
+    entry = next(e for e in out["metadata"]["managedFields"] if e["manager"] == "status-applier")
+    assert entry["fieldsV1"]["f:metadata"] == {"f:labels": {"f:tier": {}},
+                                               "f:annotations": {"f:note": {}}}
+
+
+def test_scale_writes_record_the_scale_subresource_and_take_replicas(
+        apps: client.AppsV1Api, apply: Apply, namespace: str) -> None:
+    apply(deployment("sc", replicas=1), "mgr-a")
+
+    def owners() -> list[tuple[str, str, str | None, str]]:
+        dep = apps.read_namespaced_deployment("sc", namespace)
+        return [(m.manager, m.operation, m.subresource, m.api_version)
+                for m in dep.metadata.managed_fields
+                if "f:replicas" in (m.fields_v1 or {}).get("f:spec", {})]
+
+    apps.patch_namespaced_deployment_scale("sc", namespace, {"spec": {"replicas": 2}},
+                                           field_manager="patcher", _content_type=MERGE)
+    assert owners() == [("patcher", "Update", "scale", "apps/v1")]
+    scale = {"apiVersion": "autoscaling/v1", "kind": "Scale",
+             "metadata": {"name": "sc", "namespace": namespace}, "spec": {"replicas": 3}}
+    apps.replace_namespaced_deployment_scale("sc", namespace, scale, field_manager="putter")
+    assert owners() == [("putter", "Update", "scale", "apps/v1")]
+    apps.patch_namespaced_deployment_scale("sc", namespace, [
+        {"op": "replace", "path": "/spec/replicas", "value": 4}], field_manager="jsonpatcher",
+        _content_type="application/json-patch+json")
+    assert owners() == [("jsonpatcher", "Update", "scale", "apps/v1")]
+    scale["spec"]["replicas"] = 5
+    status = raises_api(409, lambda: apps.patch_namespaced_deployment_scale(
+        "sc", namespace, scale, field_manager="applier",
+        _content_type="application/apply-patch+yaml"))
+    assert status["details"]["causes"][0]["field"] == ".spec.replicas"
+    out = apps.patch_namespaced_deployment_scale(
+        "sc", namespace, scale, field_manager="applier", force=True,
+        _content_type="application/apply-patch+yaml")
+    assert out.spec.replicas == 5
+    assert owners() == [("applier", "Apply", "scale", "apps/v1")]
+    assert apps.read_namespaced_deployment("sc", namespace).spec.replicas == 5
+    # An update of /scale without spec.replicas is accepted: the Scale decodes as 0 replicas.
+    apps.replace_namespaced_deployment_scale("sc", namespace, {
+        "apiVersion": "autoscaling/v1", "kind": "Scale",
+        "metadata": {"name": "sc", "namespace": namespace}})
+    assert apps.read_namespaced_deployment("sc", namespace).spec.replicas == 0
+    assert owners() == []
+
+
 # --------------------------------------------------------------------------- errors
 
 
