@@ -164,10 +164,14 @@ def _cmd_refresh(args: argparse.Namespace) -> int:
     for key, diff in sorted(cmp.diffs.items()):
         if diff.status.value != "Synced":
             print(f"  {diff.status.value:16s} {key}")
+    # What explains an Unknown or a warning is printed, not left in status.conditions only.
+    for ctype, message in cmp.conditions:
+        print(f"{ctype}: {message}", file=sys.stderr)
+    failed = bool(cmp.errors) or cmp.sync_status == "Unknown"
     if not refreshed.auto.due:
         if app.automated and cmp.sync_status != "Synced":
             print(f"no automated sync: {refreshed.auto.reason}")
-        return 0
+        return 1 if failed else 0
     print("automated sync is due")
     with _app_lock(runtime, app) as fence:
         outcome = reconciler.sync(app, initiated_by="automated", fence=fence)

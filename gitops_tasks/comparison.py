@@ -229,7 +229,7 @@ class Comparer:
                 continue
             live = cmp.live.get(key)
             if live is None:
-                cmp.diffs[key] = compare(key, None, None, rules)
+                cmp.diffs[key] = compare(key, target, None, rules)
                 cmp.healths[key] = resource_health(None)
                 continue
             try:

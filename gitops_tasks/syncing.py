@@ -249,12 +249,14 @@ class SyncStepper:
         options = app_options(app.sync_policy.sync_options)
         prune = self._prune(app, state.operation)
         targets = [t for t in cmp.targets if ResourceKey.of(t) not in cmp.shared]
+        refused = ""
         if not cmp.targets and not (app.sync_policy.automated and
                                     app.sync_policy.automated.allow_empty):
             if prune and any(d.status == ResourceStatus.REQUIRES_PRUNING
                              for d in cmp.diffs.values()):
-                notes.append((st.PRUNE_REFUSED, "Git renders no resources and allowEmpty is "
-                                                "false: nothing was pruned"))
+                refused = ("Git renders no resources and allowEmpty is false (an empty render "
+                           "is more often a mistake than a wish to delete everything)")
+                notes.append((st.PRUNE_REFUSED, f"{refused}: nothing was pruned"))
             prune = False
         if options.create_namespace and app.destination.namespace:
             namespace = self._missing_namespace(cmp, state)
@@ -263,7 +265,8 @@ class SyncStepper:
         hooks = [] if sync.resources else cmp.hooks  # a selective sync runs no hooks (Argo CD)
         plan = build_plan(PlanInput(
             targets=targets + hooks, live=cmp.live, out_of_sync=cmp.out_of_sync(),
-            prune=prune, options=options, operation=state.attempt_token))
+            prune=prune, prune_refused=refused, options=options,
+            operation=state.attempt_token))
         if sync.resources:
             wanted = set(sync.resources)
             plan = Plan(tuple(t for t in plan.tasks if t.key in wanted),

@@ -330,10 +330,13 @@ def test_empty_render_prunes_nothing_without_allow_empty(env: Env) -> None:
     app = env.app("careful", "app", automated={"prune": True})
     assert env.reconciler.sync(app).succeeded
     env.commit({"app/cm.yaml": None})
-    env.reconciler.sync(app)
+    outcome = env.reconciler.sync(app)
     assert env.live(CM, "precious") is not None
     conditions = env.status("careful")["conditions"]
     assert any(c["type"] == st.PRUNE_REFUSED for c in conditions)
+    # The resource says why it stayed: not "prune is not enabled", which it is.
+    (skipped,) = [r for r in outcome.results if r.key.name == "precious"]
+    assert "allowEmpty is false" in skipped.message, skipped.message
 
 
 def test_dependency_chain_syncs_in_order(env: Env) -> None:

@@ -146,6 +146,8 @@ class PlanInput:
     out_of_sync: Set[ResourceKey] = frozenset()
     # Prune enabled for this sync (automated prune, or asked for).
     prune: bool = False
+    # Why prune was asked for and is still off for this sync (said per skipped resource).
+    prune_refused: str = ""
     options: AppSyncOptions = field(default_factory=AppSyncOptions)
     # Unique per sync operation (e.g. "<short revision>-<start time>"): names generateName
     # hooks, see `hooks.hook_name`. Must stay the same across the steps of one operation.
@@ -237,7 +239,7 @@ def build_plan(inp: PlanInput) -> Plan:
         if key in claimed or hook_types(live):
             continue
         options = object_options(live, defaults)
-        reason = _prune_skip_reason(inp.prune, options)
+        reason = _prune_skip_reason(inp.prune, options, inp.prune_refused)
         if reason:
             skipped.append(key)
             reasons[key] = reason
@@ -285,9 +287,9 @@ def _target_tasks(obj: dict[str, Any], key: ResourceKey, inp: PlanInput,
     return out
 
 
-def _prune_skip_reason(prune: bool, options: ObjectSyncOptions) -> str:
+def _prune_skip_reason(prune: bool, options: ObjectSyncOptions, refused: str = "") -> str:
     if not prune:
-        return "requires pruning; prune is not enabled"
+        return f"requires pruning; {refused or 'prune is not enabled'}"
     if not options.prune:
         return "requires pruning; the object says Prune=false"
     if not options.delete:

@@ -62,6 +62,9 @@ def test_diff_and_sync_cli(kubesim: KubeSim, kubeconfig: Path, tmp_path: Path,
     before = run(["diff", "-f", str(app_file)], kubeconfig, tmp_path, control)
     assert before.returncode == 1, before.stderr
     assert "ConfigMap" in before.stdout and "(Missing)" in before.stdout
+    # A Missing object is shown whole, as it would be created, Secret values masked.
+    assert "+  mode: a" in before.stdout and "+    gitops-tasks.io/app: cli-app" in before.stdout
+    assert "password" in before.stdout and "hunter2" not in before.stdout
 
     dry = run(["sync", "-f", str(app_file), "--dry-run"], kubeconfig, tmp_path, control)
     assert dry.returncode == 0, dry.stdout + dry.stderr
@@ -235,3 +238,26 @@ def test_sync_reports_objects_too_large_for_the_cluster_and_applies_the_rest(
     assert call(kubesim.url, "GET", f"{base}/small").status == 200
     assert call(kubesim.url, "GET", f"{base}/helm-values").status == 404
     assert call(kubesim.url, "GET", f"{base}/chart-files").status == 404
+
+
+def test_refresh_prints_what_made_the_comparison_fail_and_exits_1(
+        kubesim: KubeSim, kubeconfig: Path, tmp_path: Path) -> None:
+    """A resource the cluster cannot compare (a kind it does not serve) made `refresh` print
+    a status and exit 0, with the reason only in status.conditions."""
+    ident = uuid.uuid4().hex[:8]
+    origin = Origin(tmp_path / "served", tmp_path / "work", "repo")
+    origin.commit({"app/all.yaml": yaml.safe_dump_all([
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ok"}},
+        {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}])})
+    app_file = tmp_path / "app.yaml"
+    app_file.write_text(yaml.safe_dump({
+        "apiVersion": keys.API_VERSION, "kind": "Application",
+        "metadata": {"name": f"unknown-kind-{ident}", "namespace": "gitops-tasks"},
+        "spec": {"source": {"repoURL": origin.file_url, "path": "app", "targetRevision": "main"},
+                 "destination": {"server": "https://kubernetes.default.svc",
+                                 "namespace": "default"}}}))
+    done = run(["refresh", "-f", str(app_file)], kubeconfig, tmp_path, f"ctl-{ident}")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert ("ComparisonError: Widget.example.com w: cluster in-cluster serves no kind 'Widget'"
+            in done.stderr), done.stderr
+    assert "Traceback" not in done.stderr
