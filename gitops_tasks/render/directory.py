@@ -44,7 +44,11 @@ def render_directory(tree: Path, app_dir: Path, source: Source,
     env = build_env(ctx, source.path, source.target_revision)
     out: list[dict[str, Any]] = []
     total = 0
-    for path in _manifest_files(tree, app_dir, options, ctx.app_name):
+    files = list(_manifest_files(tree, app_dir, options, ctx.app_name))
+    # Before anything else is read: one child process evaluates every jsonnet file.
+    evaluated = jsonnet.evaluate_all([p for p in files if p.suffix == ".jsonnet"], tree=tree,
+                                     options=options.jsonnet, env=env, ctx=ctx)
+    for path in files:
         rel = relative(tree, path)
         size = path.stat().st_size
         total += size
@@ -53,9 +57,7 @@ def render_directory(tree: Path, app_dir: Path, source: Source,
                 f"manifests passed {ctx.settings.max_output_bytes} bytes at {rel!r}",
                 app=ctx.app_name)
         if path.suffix == ".jsonnet":
-            data = jsonnet.evaluate(path, tree=tree, options=options.jsonnet, env=env,
-                                    app=ctx.app_name)
-            out.extend(manifests.objects_from_data(data, file=rel, line=None,
+            out.extend(manifests.objects_from_data(evaluated[path], file=rel, line=None,
                                                    app=ctx.app_name))
             continue
         text = _read_text(path, rel, ctx.app_name)

@@ -1,70 +1,62 @@
-"""Evaluating one `.jsonnet` file, called by the directory renderer for each one it finds.
+"""Evaluating the `.jsonnet` files of a directory source, called by the directory renderer.
 
-Uses the `jsonnet` package (C++ jsonnet, module `_jsonnet`) in process: it is fast and only
-computes, it runs no commands. Imports go through our own callback, never jsonnet's default
-file importer, so `import "/etc/passwd"` or `importstr "../../../x"` cannot read outside the
-repository tree. Library dirs (`libs`) are repo-root relative, as in Argo CD.
+The evaluation runs in a child process (`_jsonnet_engine.py`) with the same limits as Helm and
+plugins: the render timeout, the output cap, a killed process group. One child evaluates every
+jsonnet file of the app, so a directory of many files pays one interpreter start. Library dirs
+(`libs`) are repo-root relative, as in Argo CD; imports never leave the repository tree.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import _jsonnet
-
 from ..errors import RenderError, UnsafePath
 from ..model.application import JsonnetOptions
-from .context import envsubst
-from .paths import is_inside, relative, safe_join
+from . import _jsonnet_engine, tools
+from .context import RenderContext, envsubst
+from .paths import relative, safe_join, scratch_dir
 
 # `file.jsonnet:3:5-10`, `file.jsonnet:(3:5)-(4:1)`: the first location is where it went wrong.
 _LOCATION = re.compile(r"([^\s():]+):\(?(\d+):\d+")
 
 
-def evaluate(path: Path, *, tree: Path, options: JsonnetOptions, env: dict[str, str],
-             app: str) -> Any:
-    """The JSON value `path` evaluates to. RenderError with file and line if it fails."""
-    jpaths = [safe_join(tree, lib, app=app, what="jsonnet lib") for lib in options.libs]
-    unsafe: list[UnsafePath] = []
-
-    def import_callback(base: str, rel: str) -> tuple[str, bytes]:
-        if rel.startswith("/"):
-            unsafe.append(UnsafePath(f"jsonnet import {rel!r} is an absolute path", app=app))
-            raise RuntimeError("absolute imports are not allowed")
-        # Relative to the importing file first, then the libs, right-most first (as the
-        # jsonnet command line treats -J).
-        for directory in [Path(base), *reversed(jpaths)]:
-            candidate = directory / rel
-            if not candidate.is_file():
-                continue
-            if not is_inside(tree, candidate):
-                unsafe.append(UnsafePath(
-                    f"jsonnet import {rel!r} from {relative(tree, Path(base))!r} leaves the "
-                    f"repository", app=app))
-                raise RuntimeError("import leaves the repository")
-            return str(candidate), candidate.read_bytes()
-        raise RuntimeError("no such file in the importing directory or the jsonnet libs")
+def evaluate_all(paths: Sequence[Path], *, tree: Path, options: JsonnetOptions,
+                 env: dict[str, str], ctx: RenderContext) -> dict[Path, Any]:
+    """The JSON value each of `paths` evaluates to. RenderError with file and line for the
+    first that fails, ToolTimeout past the render timeout."""
+    app = ctx.app_name
+    if not paths:
+        return {}
+    jpaths = [str(safe_join(tree, lib, app=app, what="jsonnet lib")) for lib in options.libs]
 
     def split(vars_: tuple[Any, ...], code: bool) -> dict[str, str]:
         return {v.name: envsubst(v.value, env) for v in vars_ if v.code == code}
 
-    try:
-        text = _jsonnet.evaluate_file(
-            str(path),
-            ext_vars=split(options.ext_vars, False),
-            ext_codes=split(options.ext_vars, True),
-            tla_vars=split(options.tlas, False),
-            tla_codes=split(options.tlas, True),
-            import_callback=import_callback,
-        )
-    except RuntimeError as exc:
-        if unsafe:
-            raise unsafe[0] from exc
-        raise _error(str(exc), path, tree, app) from exc
-    return json.loads(text)
+    request = {
+        "tree": str(tree), "files": [str(p) for p in paths], "jpaths": jpaths,
+        "ext_vars": split(options.ext_vars, False), "ext_codes": split(options.ext_vars, True),
+        "tla_vars": split(options.tlas, False), "tla_codes": split(options.tlas, True),
+    }
+    with scratch_dir("jsonnet") as scratch:
+        result = tools.run(
+            [sys.executable, "-I", _jsonnet_engine.__file__], tool="jsonnet", app=app,
+            cwd=scratch, env=tools.clean_env(scratch), timeout=ctx.settings.tool_timeout,
+            max_output=ctx.settings.max_output_bytes, stdin=json.dumps(request).encode())
+    if result.returncode != 0:
+        raise RenderError(f"jsonnet failed: {result.stderr_tail()}", app=app,
+                          file=relative(tree, paths[0]))
+    answer = json.loads(result.stdout)
+    if "error" in answer:
+        err = answer["error"]
+        if err["type"] == "unsafe":
+            raise UnsafePath(err["message"], app=app)
+        raise _error(err["message"], Path(err["file"]), tree, app)
+    return {Path(p): json.loads(text) for p, text in answer["results"].items()}
 
 
 def _error(message: str, path: Path, tree: Path, app: str) -> RenderError:

@@ -3,12 +3,13 @@ List output, errors with file and line, imports confined to the repository."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from gitops_tasks.errors import RenderError, UnsafePath
+from gitops_tasks.errors import RenderError, ToolTimeout, UnsafePath
 from gitops_tasks.model.application import DirectorySource, JsonnetOptions, JsonnetVar, Source
 from gitops_tasks.render import render
 
@@ -87,3 +88,37 @@ def test_imports_cannot_read_outside_the_repository(tmp_path: Path, statement: s
 def test_lib_dir_outside_the_repository_is_refused() -> None:
     with pytest.raises(UnsafePath):
         render(REPO, jsonnet_source("apps/jsonnet-plain", libs=("../..",)), ctx())
+
+
+def test_a_runaway_program_is_killed_at_the_render_timeout(tmp_path: Path) -> None:
+    """Evaluated in the worker's own process, this never returned and held the worker that
+    other apps share; now it runs in a child that is killed at the render timeout."""
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "loop.jsonnet").write_text(
+        "local f(n) = if n == 0 then 0 else f(n - 1) tailstrict;\nf(1e12)\n")
+    started = time.monotonic()
+    with pytest.raises(ToolTimeout) as info:
+        render(tmp_path, Source(URL, path="app"), ctx(timeout=2))
+    assert time.monotonic() - started < 10
+    assert "jsonnet" in str(info.value)
+
+
+def test_output_past_the_cap_is_an_error_not_a_worker_out_of_memory(tmp_path: Path) -> None:
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "big.jsonnet").write_text(
+        "{apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: 'big'},"
+        " data: {x: std.join('', std.makeArray(200000, function(i) 'abcdefghij'))}}\n")
+    with pytest.raises(RenderError, match="output"):
+        render(tmp_path, Source(URL, path="app"), ctx(max_output=1024 * 1024))
+    assert render(tmp_path, Source(URL, path="app"), ctx())[0]["metadata"]["name"] == "big"
+
+
+def test_every_jsonnet_file_of_a_directory_is_evaluated_in_order(tmp_path: Path) -> None:
+    (tmp_path / "app").mkdir()
+    for i in range(3):
+        (tmp_path / "app" / f"{i}.jsonnet").write_text(
+            f"{{apiVersion: 'v1', kind: 'ConfigMap', metadata: {{name: 'cm{i}'}}}}\n")
+    (tmp_path / "app" / "1a.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: yaml}\n")
+    objects = render(tmp_path, Source(URL, path="app"), ctx())
+    assert [o["metadata"]["name"] for o in objects] == ["cm0", "cm1", "yaml", "cm2"]
