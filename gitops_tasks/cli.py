@@ -44,6 +44,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
     from .manifests import ManifestSource
     from .render.cache import RenderCache
     from .runtime import redis_or_none
+    from .sealing import Sealer
     from .source import GitMirrors
 
     cfg = settings_mod.load()
@@ -51,7 +52,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
     client = None if args.no_cache else redis_or_none(cfg.redis.url, cfg.redis.sentinel_master)
     source = ManifestSource(
         GitMirrors(cfg.git),
-        RenderCache(client, cfg.redis.render_cache_ttl),
+        RenderCache(client, cfg.redis.render_cache_ttl, Sealer(cfg.redis.cache_encryption_keys)),
         cfg.render,
     )
     rendered = source.manifests(app, args.revision)

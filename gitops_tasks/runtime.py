@@ -28,6 +28,7 @@ from .reconcile import Reconciler
 from .redisconn import client_from_url
 from .render.cache import RenderCache
 from .repo_credentials import ClusterRepoCredentials
+from .sealing import Sealer
 from .settings import Settings
 from .source import GitMirrors
 
@@ -101,10 +102,11 @@ class Runtime:
         apps = AppStore(control, settings.control_namespace)
         mirrors = GitMirrors(settings.git, ClusterRepoCredentials(api_client,
                                                                   settings.control_namespace))
-        manifests = ManifestSource(mirrors, RenderCache(client, settings.redis.render_cache_ttl),
-                                   settings.render)
+        sealer = Sealer(settings.redis.cache_encryption_keys)
+        manifests = ManifestSource(mirrors, RenderCache(client, settings.redis.render_cache_ttl,
+                                                        sealer), settings.render)
         reconciler = Reconciler(manifests, destinations, apps=apps,
-                                dry_run_cache=DryRunCache(client),
+                                dry_run_cache=DryRunCache(client, sealer=sealer),
                                 hook_timeout=cfg.hook_timeout, tasks=settings.tasks,
                                 reconcile=settings.reconcile)
         markers = QueueMarkers(client, ttl=settings.tasks.queued_ttl) if client else None

@@ -72,6 +72,9 @@ class RedisSettings:
     render_cache_ttl: int = 7 * 24 * 3600
     # The master name the sentinels are asked for, when `url` is sentinel://.
     sentinel_master: str = "mymaster"
+    # Fernet keys sealing cache entries that hold Secret data (the first seals); none: such
+    # entries are not cached (see `sealing`).
+    cache_encryption_keys: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -404,7 +407,22 @@ def _redis(env: _Env) -> RedisSettings:
                                      what="a whole number of seconds"),
         sentinel_master=env.parse("REDIS_SENTINEL_MASTER", d.sentinel_master, _word,
                                   "a sentinel master name without spaces"),
+        cache_encryption_keys=_cache_keys(env),
     )
+
+
+def _cache_keys(env: _Env) -> tuple[str, ...]:
+    from .sealing import valid_key
+
+    found = tokens(env.raw("CACHE_ENCRYPTION_KEYS") or "")
+    if not all(valid_key(k) for k in found):
+        # Named without its value: it is a key.
+        env.problems.append(f"{_PREFIX}CACHE_ENCRYPTION_KEYS: expected Fernet keys (32 bytes "
+                            "in URL-safe base64, as `python -c 'from cryptography.fernet import "
+                            "Fernet; print(Fernet.generate_key().decode())'` prints), separated "
+                            "by ','")
+        return ()
+    return found
 
 
 def _cluster(env: _Env) -> ClusterSettings:
@@ -604,7 +622,7 @@ class _Recorder(_Env):
         return super().parse(name, default, parse, expected)
 
 
-_CREDENTIAL = re.compile(r"SECRET$|TOKENS$|PASSWORD$|USERNAME$|UUID$|BASIC_AUTH$")
+_CREDENTIAL = re.compile(r"SECRET$|TOKENS$|KEYS$|PASSWORD$|USERNAME$|UUID$|BASIC_AUTH$")
 
 
 def variables(env: Mapping[str, str] | None = None) -> list[Variable]:

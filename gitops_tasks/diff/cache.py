@@ -22,6 +22,7 @@ from typing import Any
 import redis
 
 from ..log import get_logger
+from ..sealing import Sealer, holds_secret_data
 
 KEY_TEMPLATE = "gitops:dryrun:v1:{cluster}:{manifest}:{rv}"
 DEFAULT_TTL = 24 * 3600
@@ -47,9 +48,11 @@ def cache_key(cluster: str, manifest_hash: str, live_rv: str) -> str:
 class DryRunCache:
     """Keep one per process: the "Redis is down" backoff lives in the instance."""
 
-    def __init__(self, client: redis.Redis | None, ttl: int = DEFAULT_TTL) -> None:
+    def __init__(self, client: redis.Redis | None, ttl: int = DEFAULT_TTL,
+                 sealer: Sealer | None = None) -> None:
         self.client = client
         self.ttl = ttl
+        self.sealer = sealer or Sealer()
         self._skip_until = 0.0
 
     def get(self, cluster: str, manifest_hash: str, live_rv: str) -> dict[str, Any] | None:
@@ -65,8 +68,11 @@ class DryRunCache:
             return None
         if blob is None:
             return None
+        plain = self.sealer.open(blob)  # type: ignore[arg-type]
+        if plain is None:
+            return None  # sealed under a key this process does not have: a miss
         try:
-            value = json.loads(zlib.decompress(blob))  # type: ignore[arg-type]
+            value = json.loads(zlib.decompress(plain))
         except (ValueError, zlib.error) as exc:
             _log.warning("dropping corrupt dry-run cache entry", key=key, error=str(exc))
             return None
@@ -82,6 +88,11 @@ class DryRunCache:
             return
         assert self.client is not None
         blob = zlib.compress(json.dumps(predicted, separators=(",", ":")).encode(), 3)
+        if holds_secret_data([predicted]):
+            sealed = self.sealer.seal(blob)
+            if sealed is None:
+                return  # never in clear; without a key it is not cached
+            blob = sealed
         try:
             self.client.set(cache_key(cluster, manifest_hash, live_rv), blob, ex=self.ttl)
         except redis.RedisError as exc:

@@ -18,6 +18,7 @@ import redis
 
 from ..log import get_logger
 from ..model import Source
+from ..sealing import Sealer, holds_secret_data
 
 KEY_PREFIX = "gitops:render:v1:"
 # The repository paths an app's last render read (JSON list): the webhook receiver refreshes
@@ -46,9 +47,11 @@ def decode(blob: bytes) -> list[dict[str, Any]]:
 
 
 class RenderCache:
-    def __init__(self, client: redis.Redis | None, ttl: int = 7 * 24 * 3600) -> None:
+    def __init__(self, client: redis.Redis | None, ttl: int = 7 * 24 * 3600,
+                 sealer: Sealer | None = None) -> None:
         self.client = client
         self.ttl = ttl
+        self.sealer = sealer or Sealer()
 
     def get(self, key: str) -> list[dict[str, Any]] | None:
         if self.client is None:
@@ -60,8 +63,11 @@ class RenderCache:
             return None
         if blob is None:
             return None
+        plain = self.sealer.open(blob)  # type: ignore[arg-type]
+        if plain is None:
+            return None  # sealed under a key this process does not have: a miss
         try:
-            return decode(blob)  # type: ignore[arg-type]
+            return decode(plain)
         except (ValueError, zlib.error) as exc:
             _log.warning("dropping corrupt render cache entry", key=key, error=str(exc))
             return None
@@ -69,8 +75,14 @@ class RenderCache:
     def put(self, key: str, manifests: list[dict[str, Any]]) -> None:
         if self.client is None:
             return
+        blob = encode(manifests)
+        if holds_secret_data(manifests):
+            sealed = self.sealer.seal(blob)
+            if sealed is None:
+                return  # never in clear; without a key it is not cached
+            blob = sealed
         try:
-            self.client.set(key, encode(manifests), ex=self.ttl)
+            self.client.set(key, blob, ex=self.ttl)
         except redis.RedisError as exc:
             _log.warning("render cache unavailable", error=str(exc))
 

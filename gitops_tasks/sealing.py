@@ -1,0 +1,59 @@
+"""Cache entries that carry Secret data are never stored in clear.
+
+The render cache and the dry-run cache keep manifests and predicted objects in Redis for days;
+a Secret among them would put its data there for anyone who can read Redis. An entry that holds
+Secret data is sealed with Fernet (AES-128-CBC and HMAC-SHA256, from `cryptography`) under the
+keys of GITOPS_TASKS_CACHE_ENCRYPTION_KEYS (the first seals; every one opens, so keys rotate
+without losing the cache); with no key such an entry is not cached at all. Entries without
+Secret data stay plain: they are most of the cache and cost nothing to seal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+# Marks a sealed entry; plain entries are zlib streams, which never start with it.
+SEALED = b"gitops-sealed-v1:"
+
+
+def holds_secret_data(objects: Iterable[Any]) -> bool:
+    """True when any object is a Secret with values (data or stringData)."""
+    return any(isinstance(o, dict) and o.get("kind") == "Secret"
+               and (o.get("data") or o.get("stringData")) for o in objects)
+
+
+class Sealer:
+    def __init__(self, keys: Sequence[str] = ()) -> None:
+        self._fernet = MultiFernet([Fernet(k) for k in keys]) if keys else None
+
+    @property
+    def can_seal(self) -> bool:
+        return self._fernet is not None
+
+    def seal(self, blob: bytes) -> bytes | None:
+        """`blob` sealed, or None when there is no key (the caller does not store it)."""
+        if self._fernet is None:
+            return None
+        return SEALED + self._fernet.encrypt(blob)
+
+    def open(self, blob: bytes) -> bytes | None:
+        """The plain bytes of a stored entry; None for a sealed entry no key here opens."""
+        if not blob.startswith(SEALED):
+            return blob
+        if self._fernet is None:
+            return None
+        try:
+            return self._fernet.decrypt(blob[len(SEALED):])
+        except InvalidToken:
+            return None
+
+
+def valid_key(text: str) -> bool:
+    try:
+        Fernet(text)
+    except (ValueError, TypeError):
+        return False
+    return True
