@@ -41,17 +41,30 @@ def _load_application(path: str) -> Application:
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
+    from .cluster import load_api_client
     from .manifests import ManifestSource
     from .render.cache import RenderCache
-    from .runtime import redis_or_none
+    from .repo_credentials import ClusterRepoCredentials
+    from .runtime import default_kubeconfig, redis_or_none
     from .sealing import Sealer
     from .source import GitMirrors
 
     cfg = settings_mod.load()
     app = _load_application(args.file)
     client = None if args.no_cache else redis_or_none(cfg.redis.url, cfg.redis.sentinel_master)
+    # Private repositories render as the controller renders them: with the credential Secrets
+    # of the control namespace, when there is a cluster to read them from (a failed read only
+    # fails repositories that need them).
+    credentials = None
+    kubeconfig = default_kubeconfig(args.kubeconfig)
+    if kubeconfig is not None or os.environ.get("KUBERNETES_SERVICE_HOST"):
+        try:
+            credentials = ClusterRepoCredentials(load_api_client(kubeconfig, args.context),
+                                                 cfg.control_namespace)
+        except GitOpsError as exc:
+            print(f"note: no repository credentials from the cluster: {exc}", file=sys.stderr)
     source = ManifestSource(
-        GitMirrors(cfg.git),
+        GitMirrors(cfg.git, credentials),
         RenderCache(client, cfg.redis.render_cache_ttl, Sealer(cfg.redis.cache_encryption_keys)),
         cfg.render,
     )
@@ -386,6 +399,9 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("-f", "--file", required=True, help="Application manifest (- for stdin)")
     render.add_argument("--revision", help="branch, tag or commit (default: targetRevision)")
     render.add_argument("--no-cache", action="store_true", help="do not use the Redis cache")
+    render.add_argument("--kubeconfig", help="kubeconfig whose control namespace holds the "
+                                             "repository credentials (default: $KUBECONFIG)")
+    render.add_argument("--context", help="kubeconfig context of the control cluster")
     render.set_defaults(func=_cmd_render)
 
     def cluster_args(p: argparse.ArgumentParser, revision: bool = True) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -188,3 +189,37 @@ def test_a_commit_that_touches_none_of_an_apps_inputs_costs_it_no_render(
     repo.commit({"apps/api/cm.yaml": cm.format(n="api", v=3)})
     fifth = source.manifests(web)
     assert not fourth.cached and not fifth.cached
+
+
+def test_a_failed_list_of_credential_secrets_fails_only_repositories_that_need_them(
+    tmp_path: Path, kubesim: KubeSim, api_client: Any, origin: Origin,
+    private_server: tuple[GitHTTPServer, Origin],
+) -> None:
+    """Listing the credential Secrets raised into every render, so a user without RBAC for
+    Secrets (or an API server hiccup) failed apps of public repositories too."""
+    server, _origin = private_server
+    control = f"ctl-{uuid.uuid4().hex[:8]}"
+    call(kubesim.url, "POST", "/api/v1/namespaces",
+         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": control}})
+    fault = kubesim.add_fault(path=f"/api/v1/namespaces/{control}/secrets$", method="GET",
+                              status=403, reason="Forbidden")
+    try:
+        creds = ClusterRepoCredentials(api_client, control, ttl=30, retry=0.2)
+        source = ManifestSource(GitMirrors(GitSettings(cache_dir=tmp_path / "c", timeout=10),
+                                           credentials=creds))
+        assert len(source.manifests(application(origin.file_url)).manifests) == 2
+        with pytest.raises(errors.AuthenticationFailed):
+            source.manifests(application(server.url("private")))
+        assert fault.hits >= 1  # the list was asked for, and refused
+    finally:
+        kubesim.faults.remove(fault)
+    b64 = {k: base64.b64encode(v.encode()).decode() for k, v in {
+        "url": server.url("private"), "username": "bob", "password": "tok-123"}.items()}
+    call(kubesim.url, "POST", f"/api/v1/namespaces/{control}/secrets", {
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "creds",
+                     "labels": {keys.SECRET_TYPE_LABEL: keys.SECRET_TYPE_REPOSITORY}},
+        "data": b64})
+    time.sleep(0.3)  # past the retry interval: the list is asked again, and answers
+    assert source.manifests(application(server.url("private"))).manifests[0]["kind"] == \
+        "Deployment"

@@ -5,6 +5,7 @@ every value Redis holds, not by the caches' own bookkeeping."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import zlib
 from pathlib import Path
 from typing import Any
@@ -38,10 +39,8 @@ def stored(redis_client: Any) -> list[bytes]:
         if redis_client.type(key) != b"string":
             continue
         value = redis_client.get(key)
-        try:
+        with contextlib.suppress(zlib.error):
             value = zlib.decompress(value)
-        except zlib.error:
-            pass
         out.append(value)
     return out
 

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -129,3 +130,54 @@ def test_render_errors_are_clear(tmp_path: Path, repo: Path, redis_url: str) -> 
     assert "broken.yaml" in broken.stderr and "Traceback" not in broken.stderr
     missing = run(tmp_path, "render", "-f", str(tmp_path / "nope.yaml"), redis_url=redis_url)
     assert missing.returncode != 0 and "cannot read" in missing.stderr
+
+
+def test_render_of_a_private_repository_uses_the_credential_secrets_of_the_cluster(
+        tmp_path: Path, kubesim: Any, kubeconfig: Path) -> None:
+    """Only the tests handed credentials to the mirrors: `render -f` of a private repository
+    failed with authentication refused whatever Secrets the control namespace held."""
+    import base64
+    import uuid
+
+    from tests.kubesim.http import call
+    from tests.source.gitservers import GitHTTPServer, Origin
+
+    origin = Origin(tmp_path / "served", tmp_path / "work", "private")
+    origin.commit({"app/cm.yaml": MANIFESTS})
+    server = GitHTTPServer(tmp_path / "served", "bob", "tok-123")
+    try:
+        control = f"ctl-{uuid.uuid4().hex[:8]}"
+        call(kubesim.url, "POST", "/api/v1/namespaces",
+             {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": control}})
+        app_file = tmp_path / "app.yaml"
+        app_file.write_text(yaml.safe_dump({
+            "apiVersion": keys.API_VERSION, "kind": "Application",
+            "metadata": {"name": "private", "namespace": control},
+            "spec": {"source": {"repoURL": server.url("private"), "path": "app",
+                                "targetRevision": "main"},
+                     "destination": {"server": "https://kubernetes.default.svc",
+                                     "namespace": "default"}}}))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GITOPS_TASKS_")}
+        env.update(KUBECONFIG=str(kubeconfig), GITOPS_TASKS_NAMESPACE=control,
+                   GITOPS_TASKS_REDIS_URL="redis://127.0.0.1:1/0",
+                   GITOPS_TASKS_GIT_CACHE_DIR=str(tmp_path / "cache"))
+
+        def render() -> subprocess.CompletedProcess[str]:
+            return subprocess.run([CLI, "render", "-f", str(app_file)], capture_output=True,
+                                  text=True, env=env, timeout=120)
+
+        denied = render()
+        assert denied.returncode == 1 and "refused access" in denied.stderr, denied.stderr
+        data = {k: base64.b64encode(v.encode()).decode() for k, v in {
+            "url": server.url("private"), "username": "bob", "password": "tok-123"}.items()}
+        call(kubesim.url, "POST", f"/api/v1/namespaces/{control}/secrets", {
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "repo", "labels": {
+                keys.ARGO_SECRET_TYPE_LABEL: keys.SECRET_TYPE_REPOSITORY}},
+            "data": data})
+        done = render()
+        assert done.returncode == 0, done.stderr
+        assert [d["kind"] for d in yaml.safe_load_all(done.stdout)] == ["ConfigMap", "Deployment"]
+        assert "tok-123" not in done.stdout + done.stderr
+    finally:
+        server.stop()
