@@ -4,7 +4,9 @@ create (PrepareForCreate) and which never changes afterwards.
 Called by `store` on every Pod it creates, after defaulting: a container with limits but no
 requests has had its requests defaulted to the limits by then, which is what makes it
 Guaranteed, as on a real server. The rules are those of Kubernetes' GetPodQOS (only cpu and
-memory count, zero quantities count as unset, init containers count like containers).
+memory count, zero quantities count as unset, init containers count like containers). Pod-level
+`spec.resources` is ignored, as with the PodLevelResources gate off (alpha in the v1.32 kubesim
+reports).
 """
 
 from __future__ import annotations
