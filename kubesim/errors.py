@@ -35,6 +35,9 @@ class StatusError(Exception):
         self.retry_after = retry_after
 
     def to_status(self) -> dict[str, Any]:
+        # metav1.Status field order (kind, apiVersion, metadata, status, message, reason,
+        # details, code): clients and tests compare the encoded text, and every empty field is
+        # omitempty, so e.g. an error the API server mapped to no reason (etcd's) carries none.
         status: dict[str, Any] = {
             "kind": "Status",
             "apiVersion": "v1",
@@ -43,23 +46,25 @@ class StatusError(Exception):
             "message": self.message,
         }
         if self.reason:
-            # Errors the API server did not map to a reason (e.g. from etcd) carry none.
             status["reason"] = self.reason
-        status["code"] = self.code
-        details: dict[str, Any] = {}
-        if self.name:
-            details["name"] = self.name
-        if self.group:
-            details["group"] = self.group
-        if self.kind:
-            details["kind"] = self.kind
-        if self.causes:
-            details["causes"] = self.causes
-        if self.retry_after is not None:
-            details["retryAfterSeconds"] = self.retry_after
+        details = _details(self.name, self.group, self.kind, "", self.causes, self.retry_after)
         if details:
             status["details"] = details
+        status["code"] = self.code
         return status
+
+
+def _details(name: str, group: str, kind: str, uid: str, causes: list[dict[str, Any]],
+             retry_after: int | None) -> dict[str, Any]:
+    """metav1.StatusDetails in its field order, every field omitempty."""
+    details: dict[str, Any] = {}
+    for key, value in (("name", name), ("group", group), ("kind", kind), ("uid", uid),
+                       ("causes", causes)):
+        if value:
+            details[key] = value
+    if retry_after:
+        details["retryAfterSeconds"] = retry_after
+    return details
 
 
 def _qualified(resource: str, group: str) -> str:
@@ -201,5 +206,5 @@ def success_status(resource: str, name: str, group: str, uid: str) -> dict[str, 
         "apiVersion": "v1",
         "metadata": {},
         "status": "Success",
-        "details": {"name": name, "group": group, "kind": resource, "uid": uid},
+        "details": _details(name, group, resource, uid, [], None),
     }

@@ -7,7 +7,7 @@ from it, so a CRD becomes visible everywhere at once when it is registered.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
@@ -93,6 +93,7 @@ class ResourceType:
 _GENERATION_KINDS = frozenset({
     ("apps", "Deployment"), ("apps", "StatefulSet"), ("apps", "DaemonSet"),
     ("apps", "ReplicaSet"), ("batch", "Job"), ("batch", "CronJob"), ("", "Pod"),
+    ("", "ReplicationController"),
     ("networking.k8s.io", "Ingress"), ("networking.k8s.io", "NetworkPolicy"),
     ("policy", "PodDisruptionBudget"), ("apiextensions.k8s.io", "CustomResourceDefinition"),
 })
@@ -136,6 +137,12 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     _rt("", "v1", "persistentvolumes", "PersistentVolume", False, ("pv",), status=True),
     _rt("", "v1", "events", "Event", short=("ev",)),
     _rt("", "v1", "endpoints", "Endpoints", short=("ep",)),
+    _rt("", "v1", "replicationcontrollers", "ReplicationController", short=("rc",),
+        status=True, scale=True, all_cat=True),
+    _rt("", "v1", "nodes", "Node", False, ("no",), status=True),
+    # kube-apiserver lists the aggregator's group first among the named groups.
+    replace(_rt("apiregistration.k8s.io", "v1", "apiservices", "APIService", False,
+                status=True), categories=("api-extensions",)),
     _rt("apps", "v1", "deployments", "Deployment", short=("deploy",), status=True, scale=True,
         all_cat=True),
     _rt("apps", "v1", "statefulsets", "StatefulSet", short=("sts",), status=True, scale=True,

@@ -128,8 +128,9 @@ _REASONS = {
 
 
 def _json(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    # The real server encodes with json.Encoder, which ends every document with a newline.
     return web.Response(
-        body=json.dumps(obj, separators=(",", ":")).encode(),
+        body=json.dumps(obj, separators=(",", ":")).encode() + b"\n",
         status=status,
         content_type="application/json",
         headers=headers,
@@ -698,8 +699,8 @@ class KubeSim:
         body = self.store.encoded(obj)
         if body is None:
             return _json(obj, status, headers)
-        return web.Response(body=body, status=status, content_type="application/json",
-                            headers=headers)
+        return web.Response(body=body + b"\n", status=status,
+                            content_type="application/json", headers=headers)
 
     def _finalize_body(self, t: _Target, body: Any) -> Any:
         """PUT namespaces/x/finalize changes only spec.finalizers."""

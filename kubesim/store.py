@@ -36,7 +36,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from . import builtin_schema, crdschema, defaults, errors, fieldmanager, patches, workloads
+from . import (
+    builtin_schema,
+    crdschema,
+    defaults,
+    errors,
+    fieldmanager,
+    patches,
+    qos,
+    workloads,
+)
 from .errors import StatusError
 from .registry import Registry, ResourceType
 
@@ -55,6 +64,13 @@ _CRD_CONDITIONS = (
     ("NamesAccepted", "NoConflicts", "no conflicts found"),
     ("Established", "InitialNamesAccepted", "the initial names have been accepted"),
 )
+
+# The built-in registries (of those kubesim serves) whose store sets ReturnDeletedObject, so a
+# DELETE answers with the object; the others answer with a Success Status. Namespaces always
+# answer with the object (their DELETE only starts termination); custom resources do too.
+_RETURN_DELETED_OBJECT = frozenset({
+    ("", "Pod"), ("", "Service"), ("", "PersistentVolumeClaim"), ("", "PersistentVolume"),
+})
 
 # Metadata fields the server owns: never taken from a request body.
 _SERVER_METADATA = (
@@ -195,7 +211,11 @@ def scale_of(obj: Obj) -> Obj:
     """The autoscaling/v1 Scale of a scalable object (scaleFromDeployment and its siblings).
     `spec.replicas` is omitempty in Scale, so zero replicas leave `spec` empty."""
     spec = obj.get("spec") or {}
-    sel = (spec.get("selector") or {}).get("matchLabels") or {}
+    if obj.get("kind") == "ReplicationController":
+        # scaleFromRC: an RC's selector is a plain label map, not a LabelSelector.
+        sel = spec.get("selector") or {}
+    else:
+        sel = (spec.get("selector") or {}).get("matchLabels") or {}
     meta = obj["metadata"]
     scale: Obj = {
         "kind": "Scale",
@@ -734,6 +754,8 @@ class Store:
                 return
             self._remove(rt, new)
             return
+        if self.simulate and old is None and rt.group == "" and rt.kind == "Namespace":
+            self._schedule_default_service_account(meta["name"])
         if self.simulate and (rt.group, rt.kind) in workloads.SIMULATED_KINDS:
             uid = meta["uid"]
             if old is None or old["metadata"].get("generation") != meta.get("generation"):
@@ -806,6 +828,15 @@ class Store:
             # The PersistentVolumeLastPhaseTransitionTime strategy (GA in 1.31).
             obj["status"] = {"phase": "Pending", "lastPhaseTransitionTime": now_rfc3339()}
 
+    def _initial_status(self, rt: ResourceType, obj: Obj) -> None:
+        """The status the Pod strategy's PrepareForCreate gives every new Pod. It needs the
+        defaulted spec (requests defaulted from limits decide the QoS class), which a real
+        server has from decoding and kubesim only after `_prepare`; the status is not tracked
+        for the creating manager either way (status is reset for writes to the main
+        resource)."""
+        if rt.group == "" and rt.kind == "Pod":
+            obj["status"] = {"phase": "Pending", "qosClass": qos.pod_qos_class(obj.get("spec"))}
+
     def _create(
         self,
         rt: ResourceType,
@@ -829,6 +860,7 @@ class Store:
             warnings = self._prepare(rt, obj, field_validation, dropped_status=dropped_status)
         except StatusError as exc:
             raise _decode_error(rt, body, exc) from exc
+        self._initial_status(rt, obj)
         obj = self._track_update(rt, None, obj, manager, "")
         return self._store(rt, None, obj, dry_run), warnings
 
@@ -1122,6 +1154,7 @@ class Store:
             self._prepare_for_create(rt, new)
             new["kind"] = rt.kind
             self._prepare(rt, new, field_validation, check_fields=False)
+            self._initial_status(rt, new)
             return self.view(rt, self._store(rt, None, new, dry_run)), True
         live = self.view(rt, old)
         try:
@@ -1359,8 +1392,7 @@ class Store:
             self._handle_dependents(old["metadata"]["uid"], policy)
             return 202, self.view(rt, stored)
         self._remove(rt, old, policy)
-        # The registries with ReturnDeletedObject answer with the object, others with a Status.
-        if not rt.builtin or rt.kind in ("Pod", "PersistentVolume"):
+        if not rt.builtin or (rt.group, rt.kind) in _RETURN_DELETED_OBJECT:
             return 200, self.view(rt, old)
         return 200, errors.success_status(rt.plural, name, rt.group, old["metadata"]["uid"])
 
@@ -1403,6 +1435,9 @@ class Store:
             self._crd_deleted(obj)
         if rt.namespaced:
             self._maybe_finish_namespace(key[0])
+        if (self.simulate and rt.group == "" and rt.kind == "ServiceAccount"
+                and key[1] == workloads.DEFAULT_SERVICE_ACCOUNT):
+            self._schedule_default_service_account(key[0])
         self._handle_dependents(meta.get("uid", ""), policy)
 
     def _handle_dependents(self, uid: str, policy: str) -> None:
@@ -1546,6 +1581,24 @@ class Store:
             self._simulate_one(rt, uid, key)
 
         self.add_timer(delay, run)
+
+    def _schedule_default_service_account(self, ns: str) -> None:
+        # On a timer, as the controller reacts to the watch event: the namespace's creation
+        # answers first, and the ServiceAccount follows as a write of its own.
+        self.add_timer(0.0, lambda: self._ensure_default_service_account(ns))
+
+    def _ensure_default_service_account(self, ns: str) -> None:
+        if not self.simulate:
+            return
+        ns_obj = self._bucket(self._rt("", "v1", "namespaces")).get(("", ns))
+        body = workloads.default_service_account(ns_obj) if ns_obj is not None else None
+        if body is None:
+            return
+        sa_rt = self._rt("", "v1", "serviceaccounts")
+        if (ns, workloads.DEFAULT_SERVICE_ACCOUNT) in self._bucket(sa_rt):
+            return
+        with contextlib.suppress(StatusError):
+            self._create(sa_rt, ns, body, CONTROLLER_MANAGER, False, "")
 
     def _simulate_one(self, rt: ResourceType, uid: str, key: ObjKey) -> None:
         if not self.simulate:

@@ -184,6 +184,45 @@ def _count(obj: dict[str, Any], *path: str) -> int:
     return len(_g(obj, *path, default={}))
 
 
+def _node_status(obj: dict[str, Any]) -> str:
+    """printNode: the Ready condition as Ready/NotReady/Unknown, then SchedulingDisabled."""
+    ready = next((c for c in _g(obj, "status", "conditions", default=[])
+                  if isinstance(c, dict) and c.get("type") == "Ready"), None)
+    state = {"True": "Ready", "False": "NotReady"}.get(str((ready or {}).get("status")),
+                                                        "Unknown")
+    if _g(obj, "spec", "unschedulable", default=False) is True:
+        state += ",SchedulingDisabled"
+    return state
+
+
+def _node_roles(obj: dict[str, Any]) -> str:
+    labels = _g(obj, "metadata", "labels", default={})
+    roles = {k.removeprefix("node-role.kubernetes.io/") for k in labels
+             if k.startswith("node-role.kubernetes.io/") and k != "node-role.kubernetes.io/"}
+    if labels.get("kubernetes.io/role"):
+        roles.add(labels["kubernetes.io/role"])
+    return ",".join(sorted(roles)) or "<none>"
+
+
+def _apiservice_service(obj: dict[str, Any]) -> str:
+    svc = _g(obj, "spec", "service")
+    if not isinstance(svc, dict):
+        return "Local"
+    return f"{svc.get('namespace', '')}/{svc.get('name', '')}"
+
+
+def _apiservice_available(obj: dict[str, Any]) -> str:
+    cond = next((c for c in _g(obj, "status", "conditions", default=[])
+                 if isinstance(c, dict) and c.get("type") == "Available"), None)
+    if cond is None:
+        return "Unknown"
+    status = str(cond.get("status", ""))
+    return f"{status} ({cond['reason']})" if status != "True" and cond.get("reason") else status
+
+
+# Where a kind's Age column goes when it is not the last one (Nodes show VERSION after it).
+_AGE = ("Age", "date", None)
+
 # Built-in kinds: the columns `kubectl get` shows for them (name, type, getter).
 _BUILTIN_COLUMNS: dict[str, list[tuple[str, str, Getter]]] = {
     "Deployment": [
@@ -240,6 +279,22 @@ _BUILTIN_COLUMNS: dict[str, list[tuple[str, str, Getter]]] = {
          lambda o: _g(o, "spec", "volumeAttributesClassName", default="<unset>")),
         ("Reason", "string", lambda o: _g(o, "status", "reason", default="")),
     ],
+    "ReplicationController": [
+        ("Desired", "integer", lambda o: _g(o, "spec", "replicas", default=0)),
+        ("Current", "integer", lambda o: _g(o, "status", "replicas", default=0)),
+        ("Ready", "integer", lambda o: _g(o, "status", "readyReplicas", default=0)),
+    ],
+    "Node": [
+        ("Status", "string", _node_status),
+        ("Roles", "string", _node_roles),
+        _AGE,
+        ("Version", "string",
+         lambda o: _g(o, "status", "nodeInfo", "kubeletVersion", default="")),
+    ],
+    "APIService": [
+        ("Service", "string", _apiservice_service),
+        ("Available", "string", _apiservice_available),
+    ],
     "PersistentVolumeClaim": [
         ("Status", "string", lambda o: _g(o, "status", "phase", default="Pending")),
         ("Capacity", "string", lambda o: _g(o, "status", "capacity", "storage", default="")),
@@ -262,10 +317,16 @@ def _columns(rt: ResourceType) -> list[dict[str, Any]]:
                          "description": c.get("description", ""),
                          "jsonPath": c.get("jsonPath", "")})
     else:
-        for name, col_type, getter in _BUILTIN_COLUMNS.get(rt.kind, []) if rt.builtin else []:
+        builtin = _BUILTIN_COLUMNS.get(rt.kind, []) if rt.builtin else []
+        for column in builtin:
+            name, col_type, getter = column
+            if column == _AGE:
+                cols.append(age_col)
+                continue
             cols.append({"name": name, "type": col_type, "format": "", "priority": 0,
                          "description": name, "getter": getter})
-        cols.append(age_col)
+        if _AGE not in builtin:
+            cols.append(age_col)
     return cols
 
 

@@ -8,6 +8,11 @@ write, and stores the status it returns. This is what lets a GitOps controller's
 (Argo CD style: rollout complete, Job complete or failed, Pod phase, PVC Bound, LoadBalancer
 ingress) be tested against kubesim.
 
+One controller makes objects rather than status: kube-controller-manager's serviceaccounts
+controller gives every active namespace a `default` ServiceAccount, and makes it again when it is
+deleted. `default_service_account` says what it would create; the API server creates it on a
+timer, shortly after the namespace appears, under the same switch as the status simulation.
+
 `simulate` is pure: the status it returns depends only on the object (including its current
 status), the seconds since the object's current generation was written, the settings and the
 `now` timestamp, which it uses as given for every timestamp it sets. Timestamps already in the
@@ -56,6 +61,7 @@ from typing import Any
 __all__ = [
     "SIMULATED_KINDS",
     "SimSettings",
+    "default_service_account",
     "group_kind",
     "has_fail_marker",
     "simulate",
@@ -172,6 +178,22 @@ def simulate(
     if status == (current if current is not None else {}):
         return None, next_check_in
     return status, next_check_in
+
+
+DEFAULT_SERVICE_ACCOUNT = "default"
+
+
+def default_service_account(namespace: Mapping[str, Any]) -> Status | None:
+    """The ServiceAccount the serviceaccounts controller creates in `namespace` (a Namespace
+    object), or None when it creates none: a terminating namespace gets no new objects."""
+    meta = _map(namespace.get("metadata"))
+    name = meta.get("name")
+    if not isinstance(name, str) or not name or meta.get("deletionTimestamp"):
+        return None
+    if _map(namespace.get("status")).get("phase") == "Terminating":
+        return None
+    return {"apiVersion": "v1", "kind": "ServiceAccount",
+            "metadata": {"name": DEFAULT_SERVICE_ACCOUNT, "namespace": name}}
 
 
 # --------------------------------------------------------------------------- plumbing

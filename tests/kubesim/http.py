@@ -17,6 +17,7 @@ class Reply:
     status: int
     body: Any
     headers: Any
+    raw: bytes = b""  # the body as sent, for tests that compare the exact text
 
     @property
     def reason(self) -> str:
@@ -40,4 +41,4 @@ def call(base: str, method: str, path: str, body: Any = None,
         parsed = json.loads(resp.data) if resp.data else None
     except ValueError:
         parsed = resp.data.decode()
-    return Reply(resp.status, parsed, resp.headers)
+    return Reply(resp.status, parsed, resp.headers, resp.data)

@@ -756,3 +756,71 @@ def test_scale_update_without_replicas_is_accepted_and_only_replicas_moves(
     assert negative.status == 422
     assert "spec.replicas: Invalid value: -1: must be greater than or equal to 0" in (
         negative.body["message"])
+
+
+def test_status_bodies_are_the_real_servers_bytes(kubesim: KubeSim, namespace: str) -> None:
+    base = f"/api/v1/namespaces/{namespace}/configmaps"
+    missing = call(kubesim.url, "GET", f"{base}/nope")
+    assert missing.raw == (
+        b'{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",'
+        b'"message":"configmaps \\"nope\\" not found","reason":"NotFound",'
+        b'"details":{"name":"nope","kind":"configmaps"},"code":404}\n')
+    grouped = call(kubesim.url, "GET", f"/apis/apps/v1/namespaces/{namespace}/deployments/nope")
+    assert grouped.raw == (
+        b'{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",'
+        b'"message":"deployments.apps \\"nope\\" not found","reason":"NotFound",'
+        b'"details":{"name":"nope","group":"apps","kind":"deployments"},"code":404}\n')
+    created = call(kubesim.url, "POST", base, {"apiVersion": "v1", "kind": "ConfigMap",
+                                               "metadata": {"name": "gone"}})
+    uid = created.body["metadata"]["uid"]
+    deleted = call(kubesim.url, "DELETE", f"{base}/gone")
+    assert deleted.raw == (
+        b'{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Success",'
+        b'"details":{"name":"gone","kind":"configmaps","uid":"' + uid.encode() + b'"}}\n')
+    invalid = call(kubesim.url, "POST", base, {"apiVersion": "v1", "kind": "ConfigMap",
+                                               "metadata": {"name": "Bad_Name"}})
+    assert invalid.status == 422
+    assert invalid.raw.index(b'"reason":"Invalid"') < invalid.raw.index(b'"details":') \
+        < invalid.raw.index(b'"code":422') and invalid.raw.endswith(b"}\n")
+
+
+def test_an_error_with_no_reason_has_no_reason_key() -> None:
+    with KubeSim(simulate=False, etcd_max_request_bytes=4096) as sim:
+        big = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "big"},
+               "data": {"k": "x" * 8192}}
+        r = call(sim.url, "POST", "/api/v1/namespaces/default/configmaps", big)
+        assert r.raw == (b'{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",'
+                         b'"message":"etcdserver: request is too large","code":500}\n')
+
+
+def test_every_json_response_ends_with_a_newline(kubesim: KubeSim, namespace: str) -> None:
+    base = f"/api/v1/namespaces/{namespace}/configmaps"
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "nl"}}
+    replies = [
+        call(kubesim.url, "POST", base, cm),
+        call(kubesim.url, "GET", f"{base}/nl"),
+        call(kubesim.url, "GET", base),
+        call(kubesim.url, "PATCH", f"{base}/nl", {"data": {"a": "1"}},
+             content_type="application/merge-patch+json"),
+        call(kubesim.url, "GET", "/version"),
+        call(kubesim.url, "GET", "/api/v1"),
+        call(kubesim.url, "GET", "/apis"),
+        call(kubesim.url, "DELETE", f"{base}/nl"),
+    ]
+    for r in replies:
+        assert r.status < 300 and r.raw.endswith(b"}\n") and not r.raw.endswith(b"\n\n"), r.raw
+        assert json.loads(r.raw) == r.body
+
+
+def test_discovery_lists_replicationcontrollers_nodes_and_apiservices(kubesim: KubeSim) -> None:
+    core = {r["name"]: r for r in call(kubesim.url, "GET", "/api/v1").body["resources"]}
+    assert core["replicationcontrollers"]["shortNames"] == ["rc"]
+    assert core["replicationcontrollers"]["namespaced"] is True
+    assert {"replicationcontrollers/status", "replicationcontrollers/scale",
+            "nodes/status"} <= set(core)
+    assert core["nodes"]["namespaced"] is False and core["nodes"]["kind"] == "Node"
+    groups = [g["name"] for g in call(kubesim.url, "GET", "/apis").body["groups"]]
+    assert groups[0] == "apiregistration.k8s.io"
+    reg = call(kubesim.url, "GET", "/apis/apiregistration.k8s.io/v1").body["resources"]
+    assert {"apiservices", "apiservices/status"} == {r["name"] for r in reg}
+    assert call(kubesim.url, "GET", "/api/v1/nodes").body["items"] == []

@@ -352,6 +352,45 @@ def test_get_output_formats(kubectl: Kubectl, namespace: str) -> None:
     assert f"No resources found in {namespace} namespace." in empty.stderr
 
 
+def test_get_shows_the_columns_of_replicationcontrollers_nodes_and_apiservices(
+        kubectl: Kubectl, namespace: str) -> None:
+    rc = {"apiVersion": "v1", "kind": "ReplicationController", "metadata": {"name": "old"},
+          "spec": {"replicas": 2, "template": {
+              "metadata": {"labels": {"app": "old"}},
+              "spec": {"containers": [{"name": "c", "image": "nginx:1.25"}]}}}}
+    kubectl.run("-n", namespace, "apply", "-f", "-", stdin=dump(rc))
+    table = kubectl.run("-n", namespace, "get", "rc").stdout.splitlines()
+    assert table[0].split() == ["NAME", "DESIRED", "CURRENT", "READY", "AGE"]
+    assert table[1].split()[:4] == ["old", "2", "0", "0"]
+
+    node_name = f"n-{uuid.uuid4().hex[:8]}"
+    node = {"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": node_name,
+                         "labels": {"node-role.kubernetes.io/control-plane": ""}},
+            "spec": {"unschedulable": True}}
+    kubectl.run("apply", "-f", "-", stdin=dump(node))
+    try:
+        nodes = kubectl.run("get", "node", node_name).stdout.splitlines()
+        assert nodes[0].split() == ["NAME", "STATUS", "ROLES", "AGE", "VERSION"]
+        assert nodes[1].split()[:3] == [node_name, "Unknown,SchedulingDisabled", "control-plane"]
+    finally:
+        kubectl.run("delete", "node", node_name)
+
+    api_name = f"v1.{uuid.uuid4().hex[:8]}.example.com"
+    apisvc = {"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+              "metadata": {"name": api_name},
+              "spec": {"group": api_name.split(".", 1)[1], "version": "v1",
+                       "groupPriorityMinimum": 100, "versionPriority": 10,
+                       "service": {"namespace": namespace, "name": "ext"}}}
+    kubectl.run("apply", "-f", "-", stdin=dump(apisvc))
+    try:
+        shown = kubectl.run("get", "apiservice", api_name).stdout.splitlines()
+        assert shown[0].split() == ["NAME", "SERVICE", "AVAILABLE", "AGE"]
+        assert shown[1].split()[:3] == [api_name, f"{namespace}/ext", "Unknown"]
+    finally:
+        kubectl.run("delete", "apiservice", api_name)
+
+
 # --------------------------------------------------------------------------- diff
 
 

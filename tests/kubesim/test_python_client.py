@@ -1144,3 +1144,152 @@ def test_daemonset_template_generation_annotation_follows_the_pod_template(
     assert not owns(reapplied, "applier", "f:metadata", "f:annotations")
     same = apply(daemonset("agents", "fluentd:1.17"), "applier")
     assert annotation(same) == "2" and same["metadata"]["generation"] == 2
+
+
+# --------------------------------------------------------------------------- more built-in kinds
+
+
+def test_replication_controllers_are_served_with_status_and_scale(
+        core: client.CoreV1Api, namespace: str) -> None:
+    rc = {"apiVersion": "v1", "kind": "ReplicationController", "metadata": {"name": "legacy"},
+          "spec": {"template": {"metadata": {"labels": {"app": "legacy"}},
+                                "spec": {"containers": [{"name": "c", "image": "nginx:1.25"}]}}}}
+    created = core.create_namespaced_replication_controller(namespace, rc)
+    # SetDefaults_ReplicationController: one replica, the selector from the template's labels.
+    assert created.spec.replicas == 1 and created.spec.selector == {"app": "legacy"}
+    assert created.metadata.generation == 1
+    scale = core.patch_namespaced_replication_controller_scale(
+        "legacy", namespace, {"spec": {"replicas": 3}})
+    assert scale.spec.replicas == 3 and scale.status.selector == "app=legacy"
+    assert core.read_namespaced_replication_controller("legacy", namespace).spec.replicas == 3
+    status = core.patch_namespaced_replication_controller_status(
+        "legacy", namespace, {"status": {"replicas": 3, "readyReplicas": 2}})
+    assert status.status.ready_replicas == 2
+    names = [r.metadata.name for r in core.list_namespaced_replication_controller(namespace).items]
+    assert names == ["legacy"]
+    core.delete_namespaced_replication_controller("legacy", namespace)
+    raises_api(404, lambda: core.read_namespaced_replication_controller("legacy", namespace))
+
+
+def test_nodes_are_served_cluster_scoped(core: client.CoreV1Api) -> None:
+    name = f"node-{uuid.uuid4().hex[:8]}"
+    assert all(n.metadata.name != name for n in core.list_node().items)
+    node = core.create_node({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name},
+                             "spec": {"unschedulable": True}})
+    assert node.metadata.namespace is None and node.spec.unschedulable is True
+    patched = core.patch_node_status(name, {"status": {"nodeInfo": {
+        "kubeletVersion": "v1.32.0", "machineID": "", "systemUUID": "", "bootID": "",
+        "kernelVersion": "", "osImage": "", "containerRuntimeVersion": "",
+        "kubeProxyVersion": "", "operatingSystem": "linux", "architecture": "amd64"}}})
+    assert patched.status.node_info.kubelet_version == "v1.32.0"
+    assert name in [n.metadata.name for n in core.list_node().items]
+    core.delete_node(name)
+    raises_api(404, lambda: core.read_node(name))
+
+
+def test_apiservices_are_served_and_discovered(api_client: client.ApiClient,
+                                               dynamic: DynamicClient) -> None:
+    reg = client.ApiregistrationV1Api(api_client)
+    name = f"v1.{uuid.uuid4().hex[:8]}.example.com"
+    svc = {"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+           "metadata": {"name": name},
+           "spec": {"group": name.split(".", 1)[1], "version": "v1", "groupPriorityMinimum": 100,
+                    "versionPriority": 10, "service": {"namespace": "default", "name": "ext"}}}
+    created = reg.create_api_service(svc)
+    assert created.spec.service.name == "ext"
+    assert name in [a.metadata.name for a in reg.list_api_service().items]
+    res = dynamic.resources.get(api_version="apiregistration.k8s.io/v1", kind="APIService")
+    assert res.namespaced is False and res.name == "apiservices"
+    assert reg.get_api_resources().resources[0].name == "apiservices"
+    reg.delete_api_service(name)
+    raises_api(404, lambda: reg.read_api_service(name))
+
+
+def test_delete_returns_the_object_for_services_and_claims_and_a_status_otherwise(
+        core: client.CoreV1Api, namespace: str) -> None:
+    core.create_namespaced_service(namespace, {
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+        "spec": {"ports": [{"port": 80}]}})
+    core.create_namespaced_persistent_volume_claim(namespace, {
+        "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data"},
+        "spec": {"accessModes": ["ReadWriteOnce"],
+                 "resources": {"requests": {"storage": "1Gi"}}}})
+    core.create_namespaced_config_map(namespace, configmap("cfg", {"a": "1"}))
+
+    def raw(resp: Any) -> dict[str, Any]:
+        return dict(json.loads(resp.data))
+
+    svc = raw(core.delete_namespaced_service("web", namespace, _preload_content=False))
+    assert svc["kind"] == "Service" and svc["metadata"]["name"] == "web"
+    assert svc["spec"]["ports"][0]["targetPort"] == 80
+    pvc = raw(core.delete_namespaced_persistent_volume_claim("data", namespace,
+                                                             _preload_content=False))
+    assert pvc["kind"] == "PersistentVolumeClaim" and pvc["metadata"]["name"] == "data"
+    cm = raw(core.delete_namespaced_config_map("cfg", namespace, _preload_content=False))
+    assert cm["kind"] == "Status" and cm["status"] == "Success"
+    assert cm["details"] == {"name": "cfg", "kind": "configmaps", "uid": cm["details"]["uid"]}
+
+
+def _pod(name: str, *containers: dict[str, Any], init: list[dict[str, Any]] | None = None
+         ) -> dict[str, Any]:
+    spec: dict[str, Any] = {"containers": [{"name": f"c{i}", "image": "nginx:1.25", **c}
+                                           for i, c in enumerate(containers)]}
+    if init:
+        spec["initContainers"] = [{"name": f"i{i}", "image": "busybox:1.36", **c}
+                                  for i, c in enumerate(init)]
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": spec}
+
+
+def test_pod_create_response_is_pending_with_its_qos_class(
+        core: client.CoreV1Api, namespace: str) -> None:
+    both = {"cpu": "500m", "memory": "128Mi"}
+    cases = {
+        "besteffort": (_pod("besteffort", {}, {"resources": {"requests": {"cpu": "0"}}}),
+                       "BestEffort"),
+        "burstable": (_pod("burstable", {"resources": {"requests": {"memory": "64Mi"}}}),
+                      "Burstable"),
+        # Limits alone: requests default to them, which makes the Pod Guaranteed.
+        "limits": (_pod("limits", {"resources": {"limits": both}}), "Guaranteed"),
+        "equal": (_pod("equal", {"resources": {"limits": {"cpu": "0.5", "memory": "128Mi"},
+                                               "requests": both}}), "Guaranteed"),
+        "unequal": (_pod("unequal", {"resources": {"limits": both,
+                                                   "requests": {"cpu": "250m"}}}),
+                    "Burstable"),
+        "init-counts": (_pod("init-counts", {"resources": {"limits": both}},
+                             init=[{"resources": {"limits": {"cpu": "1"}}}]), "Burstable"),
+    }
+    for name, (body, qos_class) in cases.items():
+        created = core.create_namespaced_pod(namespace, body)
+        assert created.status.phase == "Pending", name
+        assert created.status.qos_class == qos_class, name
+    # The simulated kubelet keeps the class while it moves the Pod on.
+    running = wait_for(lambda: (p := core.read_namespaced_pod("limits", namespace))
+                       and p.status.phase == "Running" and p)
+    assert running.status.qos_class == "Guaranteed"
+
+
+def test_every_namespace_gets_a_default_service_account(core: client.CoreV1Api) -> None:
+    for ns in ("default", "kube-system", "kube-public", "kube-node-lease"):
+        assert core.read_namespaced_service_account("default", ns).metadata.name == "default"
+    name = f"sa-{uuid.uuid4().hex[:8]}"
+    core.create_namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    try:
+        sa = wait_for(lambda: next(iter(core.list_namespaced_service_account(name).items),
+                                   None))
+        assert sa.metadata.name == "default"
+        # It sets no field beyond its name, so no manager owns anything in it.
+        assert sa.metadata.managed_fields is None
+        # The controller makes it again when it is deleted.
+        core.delete_namespaced_service_account("default", name)
+        again = wait_for(lambda: next(iter(core.list_namespaced_service_account(name).items),
+                                      None))
+        assert again.metadata.uid != sa.metadata.uid
+    finally:
+        core.delete_namespace(name)
+
+
+def test_no_default_service_account_without_simulation() -> None:
+    with KubeSim(simulate=False) as sim:
+        time.sleep(0.3)
+        listed = call(sim.url, "GET", "/api/v1/serviceaccounts").body
+        assert listed["items"] == []
