@@ -3,7 +3,10 @@
 `parse_application(obj)` is called by everything that receives an Application (the CLI reading a
 file, the tasks reading the cluster). It collects every problem of the spec, each with its field
 path, and raises one `InvalidApplication` listing them all, so a user fixes a manifest in one go.
-The spec follows Argo CD's, so an Argo CD Application with only its apiVersion changed parses.
+The spec follows Argo CD's, so an Argo CD Application parses (with either apiVersion). Unlike
+Argo CD, an unknown field or sync option is an error naming the closest known one, and an Argo
+CD field gitops-tasks does not implement is refused with the reason (`fields.py`), so nothing
+in a manifest is silently ignored.
 """
 
 from __future__ import annotations
