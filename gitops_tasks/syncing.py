@@ -145,6 +145,13 @@ class SyncStepper:
         if cmp.errors:
             return self._finish(app, state, store, st.FAILED_PHASE, "cannot sync: " + "; ".join(
                 f"{k}: {m}" for k, m in cmp.errors.items()), comparison=cmp)
+        if cmp.shared and app_options(app.sync_policy.sync_options).fail_on_shared_resource:
+            # Argo CD's FailOnSharedResource=true: the whole sync fails, nothing is applied,
+            # instead of applying the rest and leaving the other app's objects alone.
+            return self._finish(app, state, store, st.FAILED_PHASE, "FailOnSharedResource: " +
+                                "; ".join(f"{k} is already part of application {owner}"
+                                          for k, owner in sorted(cmp.shared.items())),
+                                comparison=cmp, retry=False)
         plan, notes = self._plan(app, state, cmp)
         self._record_start(state, cmp, plan, notes)
         if plan.errors:

@@ -325,6 +325,20 @@ def test_two_apps_claiming_one_configmap_do_not_fight(env: Env) -> None:
     assert any(c["type"] == st.SHARED_RESOURCE and "one" in c["message"] for c in conditions)
 
 
+def test_fail_on_shared_resource_fails_the_sync_and_applies_nothing(env: Env) -> None:
+    env.commit({"one/cm.yaml": configmap("taken", {"owner": "one"}),
+                "two/cm.yaml": configmap("taken", {"owner": "two"}),
+                "two/own.yaml": configmap("strict-own")})
+    one = env.app("one", "one")
+    strict = env.app("strict", "two", sync_options=["FailOnSharedResource=true"])
+    assert env.reconciler.sync(one).succeeded
+    outcome = env.reconciler.sync(strict)
+    assert outcome.phase == st.FAILED_PHASE, outcome.message
+    assert "FailOnSharedResource" in outcome.message and "application one" in outcome.message
+    assert env.live(CM, "strict-own") is None
+    assert env.live(CM, "taken")["data"] == {"owner": "one"}  # type: ignore[index]
+
+
 def test_empty_render_prunes_nothing_without_allow_empty(env: Env) -> None:
     env.commit({"app/cm.yaml": configmap("precious"), "app/README.md": "docs\n"})
     app = env.app("careful", "app", automated={"prune": True})

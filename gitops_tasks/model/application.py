@@ -3,7 +3,10 @@
 `parse_application(obj)` is called by everything that receives an Application (the CLI reading a
 file, the tasks reading the cluster). It collects every problem of the spec, each with its field
 path, and raises one `InvalidApplication` listing them all, so a user fixes a manifest in one go.
-The spec follows Argo CD's, so an Argo CD Application with only its apiVersion changed parses.
+The spec follows Argo CD's, so an Argo CD Application parses (with either apiVersion). Unlike
+Argo CD, an unknown field or sync option is an error naming the closest known one, and an Argo
+CD field gitops-tasks does not implement is refused with the reason (`fields.py`), so nothing
+in a manifest is silently ignored.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..errors import InvalidApplication
-from . import keys
+from . import fields, keys
 
 DEFAULT_REVISION = "HEAD"
 DEFAULT_HISTORY_LIMIT = 10
@@ -197,6 +200,17 @@ class _Parser:
     def problem(self, path: str, message: str) -> None:
         self.problems.append((path, message))
 
+    def known(self, raw: dict[str, Any], path: str, table: fields.Fields) -> None:
+        """Every key of `raw` must be in `table`; listed fields gitops-tasks does not implement
+        carry their reason. As the API server's strict field validation, but with a hint."""
+        for key in raw:
+            name = str(key)
+            where = f"{path}.{name}" if path else name
+            if name not in table:
+                self.problem(where, fields.unknown(name, table))
+            elif table[name] is not None and raw[key] is not None:
+                self.problem(where, str(table[name]))
+
     def mapping(self, value: Any, path: str, required: bool = False) -> dict[str, Any]:
         if value is None:
             if required:
@@ -262,7 +276,8 @@ class _Parser:
                 out.append((str(k), str(v)))
         return tuple(sorted(out))
 
-    def objects(self, value: Any, path: str) -> list[tuple[str, dict[str, Any]]]:
+    def objects(self, value: Any, path: str, table: fields.Fields | None = None
+                ) -> list[tuple[str, dict[str, Any]]]:
         if value is None:
             return []
         if not isinstance(value, list):
@@ -274,6 +289,8 @@ class _Parser:
             if not isinstance(item, dict):
                 self.problem(p, f"must be an object, not {_type_name(item)}")
             else:
+                if table is not None:
+                    self.known(item, p, table)
                 out.append((p, item))
         return out
 
@@ -287,7 +304,7 @@ def _type_name(value: Any) -> str:
 
 def _jsonnet_vars(p: _Parser, value: Any, path: str) -> tuple[JsonnetVar, ...]:
     out = []
-    for ipath, item in p.objects(value, path):
+    for ipath, item in p.objects(value, path, fields.JSONNET_VAR):
         name = p.string(item.get("name"), f"{ipath}.name", required=True)
         val = p.string(item.get("value"), f"{ipath}.value")
         out.append(JsonnetVar(name, val, p.boolean(item.get("code"), f"{ipath}.code")))
@@ -295,7 +312,9 @@ def _jsonnet_vars(p: _Parser, value: Any, path: str) -> tuple[JsonnetVar, ...]:
 
 
 def _directory(p: _Parser, raw: dict[str, Any], path: str) -> DirectorySource:
+    p.known(raw, path, fields.DIRECTORY)
     jn = p.mapping(raw.get("jsonnet"), f"{path}.jsonnet")
+    p.known(jn, f"{path}.jsonnet", fields.JSONNET)
     return DirectorySource(
         recurse=p.boolean(raw.get("recurse"), f"{path}.recurse"),
         include=p.string(raw.get("include"), f"{path}.include"),
@@ -311,6 +330,7 @@ def _directory(p: _Parser, raw: dict[str, Any], path: str) -> DirectorySource:
 def _helm(p: _Parser, raw: dict[str, Any], path: str) -> HelmSource:
     import yaml
 
+    p.known(raw, path, fields.HELM)
     values = raw.get("values")
     values_object = raw.get("valuesObject")
     text = ""
@@ -334,7 +354,8 @@ def _helm(p: _Parser, raw: dict[str, Any], path: str) -> HelmSource:
                     p.problem(f"{path}.values", "must be a YAML mapping")
                 text = values
     params = []
-    for ipath, item in p.objects(raw.get("parameters"), f"{path}.parameters"):
+    for ipath, item in p.objects(raw.get("parameters"), f"{path}.parameters",
+                                 fields.HELM_PARAMETER):
         params.append(HelmParameter(
             name=p.string(item.get("name"), f"{ipath}.name", required=True),
             value=p.string(item.get("value"), f"{ipath}.value"),
@@ -352,6 +373,7 @@ def _helm(p: _Parser, raw: dict[str, Any], path: str) -> HelmSource:
 
 
 def _kustomize(p: _Parser, raw: dict[str, Any], path: str) -> KustomizeSource:
+    p.known(raw, path, fields.KUSTOMIZE)
     return KustomizeSource(
         name_prefix=p.string(raw.get("namePrefix"), f"{path}.namePrefix"),
         name_suffix=p.string(raw.get("nameSuffix"), f"{path}.nameSuffix"),
@@ -364,8 +386,9 @@ def _kustomize(p: _Parser, raw: dict[str, Any], path: str) -> KustomizeSource:
 
 
 def _plugin(p: _Parser, raw: dict[str, Any], path: str) -> PluginSource:
+    p.known(raw, path, fields.PLUGIN)
     env = []
-    for ipath, item in p.objects(raw.get("env"), f"{path}.env"):
+    for ipath, item in p.objects(raw.get("env"), f"{path}.env", fields.PLUGIN_ENV):
         env.append((p.string(item.get("name"), f"{ipath}.name", required=True),
                     p.string(item.get("value"), f"{ipath}.value")))
     return PluginSource(name=p.string(raw.get("name"), f"{path}.name"), env=tuple(env))
@@ -373,9 +396,7 @@ def _plugin(p: _Parser, raw: dict[str, Any], path: str) -> PluginSource:
 
 def _source(p: _Parser, raw: dict[str, Any], path: str) -> Source:
     repo = p.string(raw.get("repoURL"), f"{path}.repoURL", required=True)
-    if raw.get("chart"):
-        p.problem(f"{path}.chart", "charts from Helm repositories are not supported; put the "
-                                   "chart in Git and set path instead")
+    p.known(raw, path, fields.SOURCE)
     src_path = p.string(raw.get("path"), f"{path}.path", default=".")
     if src_path.startswith("/") or ".." in src_path.split("/"):
         p.problem(f"{path}.path", f"must be a relative path inside the repository, not "
@@ -409,9 +430,11 @@ def _source(p: _Parser, raw: dict[str, Any], path: str) -> Source:
 
 def _sync_policy(p: _Parser, raw: dict[str, Any]) -> SyncPolicy:
     path = "spec.syncPolicy"
+    p.known(raw, path, fields.SYNC_POLICY)
     automated = None
     if raw.get("automated") is not None:
         a = p.mapping(raw["automated"], f"{path}.automated")
+        p.known(a, f"{path}.automated", fields.AUTOMATED)
         if a.get("enabled") is not False:
             automated = Automated(
                 prune=p.boolean(a.get("prune"), f"{path}.automated.prune"),
@@ -424,11 +447,17 @@ def _sync_policy(p: _Parser, raw: dict[str, Any]) -> SyncPolicy:
         if not sep or not key.strip():
             p.problem(f"{path}.syncOptions[{i}]", f"must look like Name=value, not {opt!r}")
             continue
+        problem = _sync_option_problem(key.strip(), value.strip())
+        if problem:
+            p.problem(f"{path}.syncOptions[{i}]", problem)
+            continue
         options.append((key.strip(), value.strip()))
     retry = None
     if raw.get("retry") is not None:
         r = p.mapping(raw["retry"], f"{path}.retry")
+        p.known(r, f"{path}.retry", fields.RETRY)
         b = p.mapping(r.get("backoff"), f"{path}.retry.backoff")
+        p.known(b, f"{path}.retry.backoff", fields.BACKOFF)
         defaults = Backoff()
 
         def dur(name: str, default: float) -> float:
@@ -454,9 +483,30 @@ def _sync_policy(p: _Parser, raw: dict[str, Any]) -> SyncPolicy:
     return SyncPolicy(automated=automated, sync_options=tuple(options), retry=retry)
 
 
+def _sync_option_problem(name: str, value: str) -> str | None:
+    """Why `name=value` cannot be honoured, or None. Argo CD ignores an option it does not
+    know; here a typo like CreateNamespce=true would leave the namespace uncreated without a
+    word, so it is an error that names the option meant."""
+    canonical = {k.lower(): k for k in fields.APP_SYNC_OPTIONS}.get(name.lower())
+    if canonical is None:
+        refusal = {k.lower(): m for k, m in fields.SYNC_OPTION_REFUSALS.items()}.get(
+            name.lower())
+        if refusal:
+            return refusal
+        close = fields.closest(name, [*fields.APP_SYNC_OPTIONS, *fields.SYNC_OPTION_REFUSALS])
+        hint = f"; did you mean {close}?" if close else ""
+        return f"unknown sync option {name}{hint}"
+    allowed = fields.APP_SYNC_OPTIONS[canonical]
+    if value.lower() in allowed:
+        return None
+    if canonical in fields.SYNC_OPTION_REFUSALS and value.lower() in fields.BOOLEAN:
+        return fields.SYNC_OPTION_REFUSALS[canonical]
+    return f"{canonical} must be {' or '.join(allowed)}, not {value!r}"
+
+
 def _ignore_differences(p: _Parser, raw: Any) -> tuple[IgnoreDifference, ...]:
     out = []
-    for ipath, item in p.objects(raw, "spec.ignoreDifferences"):
+    for ipath, item in p.objects(raw, "spec.ignoreDifferences", fields.IGNORE_DIFFERENCE):
         pointers = p.strings(item.get("jsonPointers"), f"{ipath}.jsonPointers")
         for j, ptr in enumerate(pointers):
             if not ptr.startswith("/"):
@@ -475,30 +525,45 @@ def _ignore_differences(p: _Parser, raw: Any) -> tuple[IgnoreDifference, ...]:
     return tuple(out)
 
 
+def _spec_source(p: _Parser, spec: dict[str, Any]) -> Source:
+    """`spec.source`, or the only entry of `spec.sources` (the same thing, spelt as a list)."""
+    raw_source, path = spec.get("source"), "spec.source"
+    sources = spec.get("sources")
+    if sources is not None:
+        if raw_source is not None:
+            p.problem("spec.sources", "source and sources are mutually exclusive; set source")
+        elif not isinstance(sources, list):
+            p.problem("spec.sources", f"must be a list, not {_type_name(sources)}")
+        elif len(sources) != 1:
+            p.problem("spec.sources", f"multi-source Applications are not supported by "
+                                      f"gitops-tasks ({len(sources)} sources): use source")
+        else:
+            raw_source, path = sources[0], "spec.sources[0]"
+    src_raw = p.mapping(raw_source, path, required=sources is None)
+    return _source(p, src_raw, path) if src_raw else Source(repo_url="")
+
+
 def parse_application(obj: Any) -> Application:
     """A validated Application from its custom-resource dict; raises InvalidApplication."""
     p = _Parser()
     if not isinstance(obj, dict):
         raise InvalidApplication([("", f"must be an object, not {_type_name(obj)}")])
     api_version = obj.get("apiVersion")
-    if api_version != keys.API_VERSION:
-        p.problem("apiVersion", f"must be {keys.API_VERSION}, not {api_version!r}")
+    if api_version not in keys.API_VERSIONS:
+        p.problem("apiVersion", f"must be {' or '.join(keys.API_VERSIONS)}, not "
+                                f"{api_version!r}")
     if obj.get("kind") != keys.KIND:
         p.problem("kind", f"must be {keys.KIND}, not {obj.get('kind')!r}")
+    p.known(obj, "", fields.TOP)
     meta = p.mapping(obj.get("metadata"), "metadata", required=True)
+    p.known(meta, "metadata", fields.METADATA)
     name = p.string(meta.get("name"), "metadata.name", required=True)
     spec = p.mapping(obj.get("spec"), "spec", required=True)
-    raw_source = spec.get("source")
-    if raw_source is None and isinstance(spec.get("sources"), list):
-        sources = spec["sources"]
-        if len(sources) == 1:
-            raw_source = sources[0]
-        else:
-            p.problem("spec.sources", "exactly one source is supported; use spec.source")
-    src_raw = p.mapping(raw_source, "spec.source", required=raw_source is None and
-                        spec.get("sources") is None)
-    source = _source(p, src_raw, "spec.source") if src_raw else Source(repo_url="")
+    p.known(spec, "spec", fields.SPEC)
+    source = _spec_source(p, spec)
+    p.objects(spec.get("info"), "spec.info", fields.INFO_ITEM)
     dest_raw = p.mapping(spec.get("destination"), "spec.destination", required=True)
+    p.known(dest_raw, "spec.destination", fields.DESTINATION)
     destination = Destination(
         server=p.string(dest_raw.get("server"), "spec.destination.server"),
         name=p.string(dest_raw.get("name"), "spec.destination.name"),

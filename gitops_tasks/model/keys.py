@@ -7,6 +7,9 @@ import hashlib
 GROUP = "gitops-tasks.io"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
+# An Argo CD manifest is read as it is; the controller stores Applications under ours.
+ARGO_API_VERSION = "argoproj.io/v1alpha1"
+API_VERSIONS = (API_VERSION, ARGO_API_VERSION)
 KIND = "Application"
 PLURAL = "applications"
 DEFAULT_CONTROL_NAMESPACE = "gitops-tasks"

@@ -4,10 +4,11 @@ Called by `plan.build_plan`, which stores each object's effective options on its
 the sync engine, which reads the app-level ones (CreateNamespace, PrunePropagationPolicy,
 FailOnSharedResource, ...). Pure parsing, no I/O.
 
-Parsing is lenient on purpose, as Argo CD's is: an unknown option or a value that is not
+Parsing here is lenient on purpose, as Argo CD's is: an unknown option or a value that is not
 understood is ignored (the default stays), because one typo in an annotation must not stop a
 whole application from syncing. `AppSyncOptions.ignored` lists what was ignored so the caller
-can surface it as a warning.
+can surface it as a warning. The app-level list is strict one layer up: `parse_application`
+refuses an unknown option or value in `spec.syncPolicy.syncOptions` before it gets here.
 """
 
 from __future__ import annotations

@@ -261,3 +261,41 @@ def test_refresh_prints_what_made_the_comparison_fail_and_exits_1(
     assert ("ComparisonError: Widget.example.com w: cluster in-cluster serves no kind 'Widget'"
             in done.stderr), done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_diff_and_sync_take_an_argo_cd_manifest_and_refuse_a_typo(
+        kubesim: KubeSim, kubeconfig: Path, tmp_path: Path, application_crd: None) -> None:
+    ident = uuid.uuid4().hex[:8]
+    dest, control = f"dst-{ident}", f"ctl-{ident}"
+    for ns in (dest, control):
+        call(kubesim.url, "POST", "/api/v1/namespaces",
+             {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    origin = Origin(tmp_path / "served", tmp_path / "work", "repo")
+    origin.commit({"app/cm.yaml": yaml.safe_dump({"apiVersion": "v1", "kind": "ConfigMap",
+                                                  "metadata": {"name": "argo-cfg"}})})
+    app: dict[str, Any] = {
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": "argo-app", "namespace": "argocd"},
+        "spec": {"project": "default",
+                 "source": {"repoURL": origin.file_url, "path": "app", "targetRevision": "main"},
+                 "destination": {"server": "https://kubernetes.default.svc", "namespace": dest},
+                 "syncPolicy": {"syncOptions": ["CreateNamespace=true"]}},
+    }
+    app_file = tmp_path / "argo.yaml"
+    app_file.write_text(yaml.safe_dump(app))
+    diff = run(["diff", "-f", str(app_file)], kubeconfig, tmp_path, control)
+    assert diff.returncode == 1, diff.stdout + diff.stderr
+    assert "argo-cfg" in diff.stdout and "(Missing)" in diff.stdout
+    synced = run(["sync", "-f", str(app_file)], kubeconfig, tmp_path, control)
+    assert synced.returncode == 0, synced.stdout + synced.stderr
+    assert call(kubesim.url, "GET", f"/api/v1/namespaces/{dest}/configmaps/argo-cfg"
+                ).status == 200
+
+    app["spec"]["syncPolicy"]["automated"] = {"selfheal": True}
+    app_file.write_text(yaml.safe_dump(app))
+    for command in ("diff", "sync"):
+        typo = run([command, "-f", str(app_file)], kubeconfig, tmp_path, control)
+        assert typo.returncode == 1, typo.stdout + typo.stderr
+        assert ("spec.syncPolicy.automated.selfheal: unknown field; did you mean selfHeal?"
+                in typo.stderr)
+        assert "Traceback" not in typo.stderr

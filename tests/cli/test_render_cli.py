@@ -181,3 +181,28 @@ def test_render_of_a_private_repository_uses_the_credential_secrets_of_the_clust
         assert "tok-123" not in done.stdout + done.stderr
     finally:
         server.stop()
+
+
+def test_render_refuses_a_typo_and_names_the_field(tmp_path: Path, repo: Path) -> None:
+    """A misspelt field used to be dropped, rendering HEAD instead of the revision asked for."""
+    app = yaml.safe_load(app_yaml(tmp_path, repo).read_text())
+    app["spec"]["source"]["targetRevison"] = app["spec"]["source"].pop("targetRevision")
+    app["spec"]["syncPolicy"] = {"syncOptions": ["CreateNamespce=true"]}
+    path = tmp_path / "typo.yaml"
+    path.write_text(yaml.safe_dump(app))
+    out = run(tmp_path, "render", "-f", str(path), redis_url="redis://127.0.0.1:1/0")
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "spec.source.targetRevison: unknown field; did you mean targetRevision?" in out.stderr
+    assert ("spec.syncPolicy.syncOptions[0]: unknown sync option CreateNamespce; did you mean "
+            "CreateNamespace?") in out.stderr
+    assert out.stdout == "" and "Traceback" not in out.stderr
+
+
+def test_render_takes_an_argo_cd_manifest_as_it_is(tmp_path: Path, repo: Path) -> None:
+    app = yaml.safe_load(app_yaml(tmp_path, repo).read_text())
+    app["apiVersion"] = "argoproj.io/v1alpha1"
+    path = tmp_path / "argo.yaml"
+    path.write_text(yaml.safe_dump(app))
+    out = run(tmp_path, "render", "-f", str(path), redis_url="redis://127.0.0.1:1/0")
+    assert out.returncode == 0, out.stderr
+    assert [o["kind"] for o in yaml.safe_load_all(out.stdout)] == ["ConfigMap", "Deployment"]

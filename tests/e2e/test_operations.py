@@ -420,3 +420,24 @@ def test_invalid_spec_is_reported_then_fixed_and_a_bad_manifest_fails_only_its_a
     assert stack.live(CM, "fixme-cm") is not None
     assert "InvalidSpecError" not in conditions(stack, "fixme"), conditions(stack, "fixme")
 
+
+def test_a_typo_in_an_application_in_the_cluster_is_an_invalid_spec_and_stops_only_it(
+        stack: Stack) -> None:
+    """`targetRevison` used to be pruned by the API server (or ignored by the parser), so the
+    app synced HEAD; now the CRD keeps it and the controller names it. Other apps sync."""
+    stack.origin.commit({"typo/cm.yaml": configmap("typo-cm"),
+                         "sound/cm.yaml": configmap("sound-cm")})
+    stack.worker("w1", concurrency=2)
+    stack.beat()
+    since = time.time()
+    typo = stack.app_manifest("typo", "typo", automated={"prune": True})
+    typo["spec"]["source"]["targetRevison"] = typo["spec"]["source"].pop("targetRevision")
+    stack.apply_app(typo)
+    stack.apply_app(stack.app_manifest("sound", "sound", automated={"prune": True}))
+    message = wait_for(lambda: conditions(stack, "typo").get("InvalidSpecError"), 20,
+                       what="InvalidSpecError")
+    assert "spec.source.targetRevison: unknown field; did you mean targetRevision?" in message
+    wait_for(lambda: stack.synced_healthy("sound"), 20, what="the other app Synced")
+    names = {object_name(r) for r in stack.writes(since=since)}
+    assert "sound-cm" in names and "typo-cm" not in names, names
+

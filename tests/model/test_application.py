@@ -215,3 +215,156 @@ def test_crd_schema_accepts_argo_example(kubesim: Any, namespace: str) -> None:
                  accept="application/json;as=Table;v=v1;g=meta.k8s.io").body
     assert [c["name"] for c in table["columnDefinitions"]] == [
         "Name", "Sync Status", "Health Status", "Revision", "Age"]
+
+
+# ------------------------------------------------------------------ strict fields (issue 8)
+
+def problems_of(obj: Any) -> dict[str, str]:
+    with pytest.raises(InvalidApplication) as info:
+        parse_application(obj)
+    return dict(info.value.problems)
+
+
+def test_argo_cd_api_version_is_accepted_as_it_is() -> None:
+    app = parse_application(yaml.safe_load(ARGO_APP))
+    assert app.name == "guestbook" and app.source.path == "guestbook"
+
+
+def test_unknown_fields_are_errors_naming_the_closest_known_field() -> None:
+    bad = ours(ARGO_APP)
+    spec = bad["spec"]
+    spec["source"]["targetRevison"] = spec["source"].pop("targetRevision")
+    spec["source"]["helm"]["valueFile"] = spec["source"]["helm"].pop("valueFiles")
+    spec["syncPolicy"]["automated"]["selfheal"] = spec["syncPolicy"]["automated"].pop("selfHeal")
+    spec["syncPolicy"]["retry"]["backoff"]["maxDurations"] = "1m"
+    spec["ignoreDifferences"][0]["jsonPointer"] = ["/spec/replicas"]
+    spec["destination"]["namspace"] = "x"
+    spec["revisionHistory"] = 3
+    bad["metadata"]["lables"] = {"a": "b"}
+    bad["specs"] = {}
+    problems = problems_of(bad)
+    assert problems == {
+        "specs": "unknown field; did you mean spec?",
+        "metadata.lables": "unknown field; did you mean labels?",
+        "spec.revisionHistory": "unknown field; did you mean revisionHistoryLimit?",
+        "spec.source.targetRevison": "unknown field; did you mean targetRevision?",
+        "spec.source.helm.valueFile": "unknown field; did you mean valueFiles?",
+        "spec.destination.namspace": "unknown field; did you mean namespace?",
+        "spec.syncPolicy.automated.selfheal": "unknown field; did you mean selfHeal?",
+        "spec.syncPolicy.retry.backoff.maxDurations": "unknown field; did you mean maxDuration?",
+        "spec.ignoreDifferences[0].jsonPointer": "unknown field; did you mean jsonPointers?",
+    }
+
+
+def test_status_and_operation_are_not_part_of_the_check() -> None:
+    obj = ours(ARGO_APP)
+    obj["status"] = {"sync": {"status": "Synced"}, "anything": 1}
+    obj["operation"] = {"sync": {"revision": "HEAD"}}
+    obj["metadata"].update(uid="u", resourceVersion="1", generation=2, managedFields=[],
+                           creationTimestamp="2026-01-01T00:00:00Z", annotations={})
+    assert parse_application(obj).uid == "u"
+
+
+@pytest.mark.parametrize("option, message", [
+    ("CreateNamespce=true", "unknown sync option CreateNamespce; did you mean CreateNamespace?"),
+    ("prunelast=true", None),
+    ("CreateNamespace=yes", "CreateNamespace must be true or false, not 'yes'"),
+    ("PrunePropagationPolicy=sideways",
+     "PrunePropagationPolicy must be foreground or background or orphan, not 'sideways'"),
+    ("Prune=false", "Prune is a per-resource option"),
+    ("FailOnSharedResource=true", None),
+    ("ServerSideApply=true", None),
+    ("ServerSideApply=false", "ServerSideApply=false is not supported by gitops-tasks"),
+    ("RespectIgnoreDifferences=false", None),
+    ("RespectIgnoreDifferences=true",
+     "RespectIgnoreDifferences=true is not supported by gitops-tasks"),
+    ("SkipDryRunOnMissingResource=true",
+     "SkipDryRunOnMissingResource is not supported by gitops-tasks"),
+])
+def test_sync_options_are_checked(option: str, message: str | None) -> None:
+    obj = ours(ARGO_APP)
+    obj["spec"]["syncPolicy"]["syncOptions"] = [option]
+    if message is None:
+        assert parse_application(obj).sync_policy.sync_options
+        return
+    problem = problems_of(obj)["spec.syncPolicy.syncOptions[0]"]
+    assert problem.startswith(message), problem
+
+
+@pytest.mark.parametrize("where, field, value", [
+    ("spec", "sourceHydrator", {"drySource": {}}),
+    ("spec.source", "chart", "nginx"),
+    ("spec.source", "ref", "values"),
+    ("spec.source.helm", "fileParameters", [{"name": "a", "path": "b"}]),
+    ("spec.source.helm", "version", "v3"),
+    ("spec.source.helm", "namespace", "other"),
+    ("spec.source.helm", "passCredentials", True),
+    ("spec.source.helm", "kubeVersion", "1.30"),
+    ("spec.syncPolicy", "managedNamespaceMetadata", {"labels": {"a": "b"}}),
+    ("spec.syncPolicy.retry", "refresh", True),
+])
+def test_argo_cd_fields_gitops_tasks_does_not_implement_are_refused(
+        where: str, field: str, value: Any) -> None:
+    obj = ours(ARGO_APP)
+    node = obj
+    for part in where.split("."):
+        node = node[part]
+    node[field] = value
+    message = problems_of(obj)[f"{where}.{field}"]
+    assert message.startswith("not supported by gitops-tasks"), message
+
+
+@pytest.mark.parametrize("section, field", [
+    ("kustomize", "patches"), ("kustomize", "replicas"), ("plugin", "parameters")])
+def test_kustomize_and_plugin_fields_not_implemented_are_refused(section: str,
+                                                                 field: str) -> None:
+    obj = ours(ARGO_APP)
+    del obj["spec"]["source"]["helm"]
+    obj["spec"]["source"][section] = {field: []}
+    message = problems_of(obj)[f"spec.source.{section}.{field}"]
+    assert message.startswith("not supported by gitops-tasks"), message
+
+
+def test_multi_source_is_refused_plainly_and_one_entry_is_source() -> None:
+    obj = ours(ARGO_APP)
+    source = obj["spec"].pop("source")
+    obj["spec"]["sources"] = [source, {"repoURL": "https://example.com/values.git",
+                                       "ref": "values"}]
+    assert problems_of(obj) == {"spec.sources": "multi-source Applications are not supported "
+                                                "by gitops-tasks (2 sources): use source"}
+    obj["spec"]["sources"] = [dict(source, targetRevison="v1")]
+    assert problems_of(obj) == {
+        "spec.sources[0].targetRevison": "unknown field; did you mean targetRevision?"}
+    obj["spec"]["sources"] = [source]
+    assert parse_application(obj).source.path == "guestbook"
+    obj["spec"]["source"] = source
+    assert "spec.sources" in problems_of(obj)
+
+
+def test_a_typo_stored_in_the_cluster_reaches_the_parser(kubesim: Any, namespace: str) -> None:
+    """The CRD keeps unknown spec fields, so the controller sees a typo and reports it (as an
+    InvalidSpecError condition) instead of the API server dropping it without a word."""
+    from tests.kubesim.http import call
+
+    crd = yaml.safe_load((ROOT / "deploy/crds/application.yaml").read_text())
+    r = call(kubesim.url, "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
+    assert r.status in (201, 409), r.body
+    if r.status == 409:
+        name = crd["metadata"]["name"]
+        current = call(kubesim.url, "GET",
+                       f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}").body
+        crd["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+        r = call(kubesim.url, "PUT",
+                 f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}", crd)
+        assert r.status == 200, r.body
+    obj = ours(ARGO_APP)
+    obj["metadata"]["name"] = "typo"
+    obj["metadata"]["namespace"] = namespace
+    obj["spec"]["source"]["targetRevison"] = obj["spec"]["source"].pop("targetRevision")
+    obj["spec"]["syncPolicy"]["automated"]["selfheal"] = True
+    r = call(kubesim.url, "POST", f"/apis/gitops-tasks.io/v1alpha1/namespaces/{namespace}/"
+                                  "applications", obj)
+    assert r.status == 201, r.body
+    problems = problems_of(r.body)
+    assert problems["spec.source.targetRevison"] == "unknown field; did you mean targetRevision?"
+    assert "spec.syncPolicy.automated.selfheal" in problems
