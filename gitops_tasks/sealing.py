@@ -4,8 +4,11 @@ The render cache and the dry-run cache keep manifests and predicted objects in R
 a Secret among them would put its data there for anyone who can read Redis. An entry that holds
 Secret data is sealed with Fernet (AES-128-CBC and HMAC-SHA256, from `cryptography`) under the
 keys of GITOPS_TASKS_CACHE_ENCRYPTION_KEYS (the first seals; every one opens, so keys rotate
-without losing the cache); with no key such an entry is not cached at all. Entries without
-Secret data stay plain: they are most of the cache and cost nothing to seal.
+without losing the cache). With no key configured, a process seals under a random key of its
+own that never leaves its memory: its entries help only itself (a refresh after a sync still
+needs no dry-run of the app's Secrets), and other processes miss them, so workers share Secret
+entries only when they share a configured key. Entries without Secret data stay plain: they are
+most of the cache and cost nothing to seal.
 """
 
 from __future__ import annotations
@@ -27,24 +30,17 @@ def holds_secret_data(objects: Iterable[Any]) -> bool:
 
 class Sealer:
     def __init__(self, keys: Sequence[str] = ()) -> None:
-        self._fernet = MultiFernet([Fernet(k) for k in keys]) if keys else None
+        self.shared = bool(keys)
+        self._fernet = MultiFernet([Fernet(k) for k in keys] if keys
+                                   else [Fernet(Fernet.generate_key())])
 
-    @property
-    def can_seal(self) -> bool:
-        return self._fernet is not None
-
-    def seal(self, blob: bytes) -> bytes | None:
-        """`blob` sealed, or None when there is no key (the caller does not store it)."""
-        if self._fernet is None:
-            return None
+    def seal(self, blob: bytes) -> bytes:
         return SEALED + self._fernet.encrypt(blob)
 
     def open(self, blob: bytes) -> bytes | None:
         """The plain bytes of a stored entry; None for a sealed entry no key here opens."""
         if not blob.startswith(SEALED):
             return blob
-        if self._fernet is None:
-            return None
         try:
             return self._fernet.decrypt(blob[len(SEALED):])
         except InvalidToken:

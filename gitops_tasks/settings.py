@@ -72,8 +72,8 @@ class RedisSettings:
     render_cache_ttl: int = 7 * 24 * 3600
     # The master name the sentinels are asked for, when `url` is sentinel://.
     sentinel_master: str = "mymaster"
-    # Fernet keys sealing cache entries that hold Secret data (the first seals); none: such
-    # entries are not cached (see `sealing`).
+    # Fernet keys sealing cache entries that hold Secret data (the first seals); none: each
+    # process seals under a random key of its own, so such entries are not shared (`sealing`).
     cache_encryption_keys: tuple[str, ...] = ()
 
 

@@ -1,5 +1,6 @@
 """Secret data never sits in Redis in clear: render and dry-run cache entries that hold it are
-sealed with the configured Fernet keys, or not cached at all without one. Proven by reading
+sealed with the configured Fernet keys, or without one under a key only the writing process
+holds. Proven by reading
 every value Redis holds, not by the caches' own bookkeeping."""
 
 from __future__ import annotations
@@ -62,14 +63,17 @@ def source(tmp_path: Path, redis_client: Any, sealer: Sealer) -> ManifestSource:
     return ManifestSource(mirrors, RenderCache(redis_client, sealer=sealer))
 
 
-def test_without_a_key_renders_holding_secrets_are_not_cached_and_others_are(
+def test_without_a_key_renders_holding_secrets_help_only_their_process(
         tmp_path: Path, origin: Origin, redis_client: Any) -> None:
     redis_client.flushdb()
     src = source(tmp_path, redis_client, Sealer())
     secret_app = application(origin.file_url, name="web", path="apps/web")
     first = src.manifests(secret_app)
     assert first.manifests[0]["stringData"]["password"] == PASSWORD
-    assert not src.manifests(secret_app, sha=first.revision).cached
+    assert src.manifests(secret_app, sha=first.revision).cached
+    # Another process (another Sealer without a key) cannot open it: a miss, not a failure.
+    other = source(tmp_path, redis_client, Sealer()).manifests(secret_app, sha=first.revision)
+    assert not other.cached and other.manifests == first.manifests
     plain_app = application(origin.file_url, name="plain", path="apps/plain")
     src.manifests(plain_app)
     assert src.manifests(plain_app, sha=first.revision).cached
@@ -96,12 +100,15 @@ def test_with_a_key_they_are_sealed_reused_and_opened_after_a_rotation(
         assert not other.cached and other.manifests == cold.manifests
 
 
-def test_dry_run_results_holding_secret_data_are_sealed_or_not_kept(redis_client: Any) -> None:
+def test_dry_run_results_holding_secret_data_are_always_sealed(redis_client: Any) -> None:
     redis_client.flushdb()
     predicted = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds"},
                  "data": {"password": base64.b64encode(PASSWORD.encode()).decode()}}
     h = manifest_hash(predicted)
-    DryRunCache(redis_client).put("https://c.example.com", h, "7", predicted)
+    own = DryRunCache(redis_client)
+    own.put("https://c.example.com", h, "7", predicted)
+    assert not in_clear(redis_client)
+    assert own.get("https://c.example.com", h, "7") == predicted
     assert DryRunCache(redis_client).get("https://c.example.com", h, "7") is None
     sealer = Sealer([Fernet.generate_key().decode()])
     DryRunCache(redis_client, sealer=sealer).put("https://c.example.com", h, "7", predicted)

@@ -89,10 +89,7 @@ class DryRunCache:
         assert self.client is not None
         blob = zlib.compress(json.dumps(predicted, separators=(",", ":")).encode(), 3)
         if holds_secret_data([predicted]):
-            sealed = self.sealer.seal(blob)
-            if sealed is None:
-                return  # never in clear; without a key it is not cached
-            blob = sealed
+            blob = self.sealer.seal(blob)
         try:
             self.client.set(cache_key(cluster, manifest_hash, live_rv), blob, ex=self.ttl)
         except redis.RedisError as exc:

@@ -77,10 +77,7 @@ class RenderCache:
             return
         blob = encode(manifests)
         if holds_secret_data(manifests):
-            sealed = self.sealer.seal(blob)
-            if sealed is None:
-                return  # never in clear; without a key it is not cached
-            blob = sealed
+            blob = self.sealer.seal(blob)
         try:
             self.client.set(key, blob, ex=self.ttl)
         except redis.RedisError as exc:
