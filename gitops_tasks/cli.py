@@ -112,9 +112,9 @@ def _warn_if_unregistered(reconciler: Any, app: Application) -> dict[str, Any] |
     previous, exists = reconciler.load_status(app)
     if not exists:
         print(f"note: Application {app.name} is not in namespace "
-              f"{reconciler.apps.namespace}: there is no recorded inventory (objects removed "
-              "from Git cannot be found for pruning) and no status is written. "
-              "`kubectl apply` the Application first to keep both.", file=sys.stderr)
+              f"{reconciler.apps.namespace}: there is no recorded inventory, so its objects "
+              "are found by their tracking label (one list per kind), and no status is "
+              "written. `kubectl apply` the Application first to keep both.", file=sys.stderr)
     return previous  # type: ignore[no-any-return]
 
 

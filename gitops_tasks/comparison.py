@@ -1,9 +1,12 @@
 """Git versus the cluster for one app: render, read live objects, diff, assess health.
 
 `Comparer.compare` is called by the reconciler for every refresh and sync. It reads only the
-objects the app renders and the inventory it recorded (never a cluster-wide scan), detects
-objects another app owns, and asks the API server for a dry-run apply only when the manifest
-or the live object changed (the dry-run cache).
+objects the app renders and the inventory it recorded, detects objects another app owns, and
+asks the API server for a dry-run apply only when the manifest or the live object changed (the
+dry-run cache). Without a recorded inventory (an app never registered, its status lost, the
+Application re-created) the app's objects are found by its tracking label instead, one
+metadata list per served kind, so what left Git is still pruned; that scan is the exception,
+paid once, since the first status written records the inventory.
 """
 
 from __future__ import annotations
@@ -13,10 +16,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .cluster import ApiPermanent, Cluster, Destinations, UnknownKind
+from .cluster import ApiForbidden, ApiPermanent, Cluster, Destinations, UnknownKind
 from .diff import DryRunCache, ResourceDiff, ResourceStatus, compare, manifest_hash
 from .errors import PermanentError
 from .health import Health, HealthStatus, app_health, resource_health
+from .log import get_logger
 from .manifests import ManifestSource
 from .model import Application, keys
 from .model import status as st
@@ -24,6 +28,12 @@ from .model.operation import OperationState
 from .model.resources import ResourceKey
 from .render.tracking import owner_of, stamp
 from .sync import app_options, hook_types, object_options
+
+# Kinds a tracking label on which never means the app applied it: events copy nothing, but
+# are listed in every namespace and there are many of them.
+_NOT_APPLIED = frozenset({("", "Event"), ("events.k8s.io", "Event")})
+
+_log = get_logger(component="comparison")
 
 
 @dataclass
@@ -43,6 +53,8 @@ class Comparison:
     errors: dict[ResourceKey, str] = field(default_factory=dict)
     conditions: list[tuple[str, str]] = field(default_factory=list)
     dry_runs: int = 0
+    # The app's objects were found by label (there was no recorded inventory).
+    discovered: bool = False
 
     @property
     def sync_status(self) -> str:
@@ -189,11 +201,45 @@ class Comparer:
                             r.get("name", ""))] = api_version
         return out
 
+    def _discover(self, cmp: Comparison) -> dict[ResourceKey, str]:
+        """The app's objects by its tracking label, across every kind the destination serves
+        and lists: for an app with no recorded inventory. An object counts only when its
+        tracking annotation names this app and the object itself (a controller that copies
+        labels and annotations to what it creates does not make those objects the app's). A
+        kind this identity may not list is skipped, and said."""
+        cmp.discovered = True
+        selector = f"{keys.APP_LABEL}={keys.app_label_value(cmp.app.name)}"
+        out: dict[ResourceKey, str] = {}
+        skipped: list[str] = []
+        for info in cmp.cluster.served_kinds():
+            if "list" not in info.verbs or (info.group, info.kind) in _NOT_APPLIED:
+                continue
+            try:
+                items, _ = cmp.cluster.list_metadata(info.api_version, info.kind,
+                                                     label_selector=selector)
+            except (ApiForbidden, UnknownKind):
+                skipped.append(f"{info.kind}.{info.group}" if info.group else info.kind)
+                continue
+            for item in items:
+                meta = item.get("metadata") or {}
+                value = (meta.get("annotations") or {}).get(keys.TRACKING_ANNOTATION)
+                parsed = keys.parse_tracking_id(value) if isinstance(value, str) else None
+                key = ResourceKey(info.group, info.kind, str(meta.get("namespace") or ""),
+                                  str(meta.get("name") or ""))
+                if parsed == (cmp.app.name, key.group, key.kind, key.namespace, key.name):
+                    out[key] = info.api_version
+        if skipped:
+            _log.info("objects of some kinds cannot be listed; they are not found for pruning",
+                      app=cmp.app.name, kinds=sorted(skipped))
+        return out
+
     def _read_live(self, cmp: Comparison, previous: dict[str, Any] | None) -> None:
         # Hooks are not compared: the sync reads each one itself, by its per-operation name.
         hooks = {ResourceKey.of(h) for h in cmp.hooks}
         wanted = {k: v for k, v in cmp.versions.items() if k not in hooks}
-        for key, api_version in self._inventory(previous).items():
+        recorded = previous is not None and "resources" in previous
+        found = self._inventory(previous) if recorded else self._discover(cmp)
+        for key, api_version in found.items():
             wanted.setdefault(key, api_version)
         for key, api_version in wanted.items():
             if key in cmp.errors:

@@ -265,6 +265,28 @@ def test_deleted_file_is_pruned_or_reported(env: Env) -> None:
     assert env.live(CM, "old-b") is not None
 
 
+def test_a_recreated_application_finds_and_prunes_what_left_git(env: Env) -> None:
+    """The Application was deleted (without cascade) and created again: its status, and the
+    inventory in it, are gone; its objects are found by the tracking label instead."""
+    env.commit({"a/cm.yaml": configmap("keep"), "a/old.yaml": configmap("old")})
+    app = env.app("again", "a", automated={"prune": True})
+    assert env.reconciler.sync(app).succeeded
+    call(env.kubesim.url, "DELETE",
+         f"/apis/gitops-tasks.io/v1alpha1/namespaces/{env.control}/applications/again")
+    env.commit({"a/old.yaml": None})
+    app = env.app("again", "a", automated={"prune": True})
+    cmp, _ = env.reconciler.refresh(app)
+    assert cmp is not None and cmp.discovered and cmp.sync_status == "OutOfSync"
+    entry = next(r for r in env.status("again")["resources"] if r["name"] == "old")
+    assert entry["requiresPruning"] is True
+    outcome = env.reconciler.sync(app)
+    assert any(r.key.name == "old" and r.result == st.PRUNED for r in outcome.results)
+    assert env.live(CM, "old") is None and env.live(CM, "keep") is not None
+    # The status written since records the inventory: no scan again.
+    cmp, _ = env.reconciler.refresh(app)
+    assert cmp is not None and not cmp.discovered and cmp.sync_status == "Synced"
+
+
 def test_kubectl_edit_drift_is_detected_and_self_healed(env: Env) -> None:
     env.commit({"heal/deploy.yaml": deployment("healme"),
                 "report/deploy.yaml": deployment("reportme")})
