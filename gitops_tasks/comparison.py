@@ -112,18 +112,24 @@ def _child_app_not_yet_reporting(key: ResourceKey, health: Health | None) -> boo
 
 
 def _fill_scope(cluster: Cluster, obj: dict[str, Any], app: Application,
-                crd_scopes: dict[tuple[str, str], bool]) -> None:
+                crd_scopes: dict[tuple[str, str], bool], skip_missing: bool = False) -> None:
     """Namespaced objects without a namespace go to the destination namespace; cluster-scoped
-    ones lose any namespace; then the tracking id is stamped again with the final namespace."""
+    ones lose any namespace; then the tracking id is stamped again with the final namespace.
+    A kind the cluster does not serve yet takes its scope from a CRD among the targets, or,
+    with SkipDryRunOnMissingResource, is taken as namespaced (as Argo CD takes an unknown kind)
+    and left for the sync to apply once its CRD exists."""
     api_version = str(obj.get("apiVersion", ""))
     kind = str(obj.get("kind", ""))
     group = api_version.rpartition("/")[0]
     try:
         namespaced = cluster.resource(api_version, kind).namespaced
     except UnknownKind:
-        if (group, kind) not in crd_scopes:
+        if (group, kind) in crd_scopes:
+            namespaced = crd_scopes[(group, kind)]
+        elif skip_missing:
+            namespaced = True
+        else:
             raise
-        namespaced = crd_scopes[(group, kind)]
     meta = obj.setdefault("metadata", {})
     if namespaced:
         if not meta.get("namespace"):
@@ -164,10 +170,12 @@ class Comparer:
         cmp = Comparison(app=app, revision=rendered.revision, cluster=cluster)
         objects = copy.deepcopy(rendered.manifests)
         scopes = _crd_scopes(objects)
+        defaults = app_options(app.sync_policy.sync_options).object_defaults()
         seen: set[ResourceKey] = set()
         for obj in objects:
             try:
-                _fill_scope(cluster, obj, app, scopes)
+                _fill_scope(cluster, obj, app, scopes,
+                            object_options(obj, defaults).skip_dry_run_on_missing_resource)
             except UnknownKind as exc:
                 key = ResourceKey.of(obj)
                 cmp.errors[key] = exc.message
