@@ -261,6 +261,14 @@ def test_refresh_prints_what_made_the_comparison_fail_and_exits_1(
     assert ("ComparisonError: Widget.example.com w: cluster in-cluster serves no kind 'Widget'"
             in done.stderr), done.stderr
     assert "Traceback" not in done.stderr
+    # diff and sync say the same, and exit non-zero.
+    diff = run(["diff", "-f", str(app_file)], kubeconfig, tmp_path, f"ctl-{ident}")
+    assert diff.returncode == 2, diff.stdout + diff.stderr
+    assert "ComparisonError: Widget.example.com w: cluster in-cluster serves no kind" in \
+        diff.stderr
+    synced = run(["sync", "-f", str(app_file)], kubeconfig, tmp_path, f"ctl-{ident}")
+    assert synced.returncode == 1, synced.stdout + synced.stderr
+    assert "serves no kind 'Widget'" in synced.stdout + synced.stderr
 
 
 def test_diff_and_sync_take_an_argo_cd_manifest_and_refuse_a_typo(
