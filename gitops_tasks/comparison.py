@@ -211,20 +211,29 @@ class Comparer:
 
     def _discover(self, cmp: Comparison) -> dict[ResourceKey, str]:
         """The app's objects by its tracking label, across every kind the destination serves
-        and lists: for an app with no recorded inventory. An object counts only when its
-        tracking annotation names this app and the object itself (a controller that copies
-        labels and annotations to what it creates does not make those objects the app's). A
-        kind this identity may not list is skipped, and said."""
+        and lists, in the namespaces it deploys to: for an app with no recorded inventory.
+        An object counts only when its tracking annotation names this app and the object
+        itself (a controller that copies labels and annotations to what it creates does not
+        make those objects the app's). A kind this identity may not list is skipped, and
+        said."""
         cmp.discovered = True
         selector = f"{keys.APP_LABEL}={keys.app_label_value(cmp.app.name)}"
+        # Namespaced kinds are looked for where the app deploys (its destination and the
+        # namespaces its manifests name), not cluster-wide: cheaper, and an app of the same
+        # name deploying elsewhere (another control namespace) is not mistaken for this one.
+        namespaces = sorted({cmp.app.destination.namespace,
+                             *(k.namespace for k in cmp.versions)} - {""})
         out: dict[ResourceKey, str] = {}
         skipped: list[str] = []
         for info in cmp.cluster.served_kinds():
             if "list" not in info.verbs or (info.group, info.kind) in _NOT_APPLIED:
                 continue
+            items: list[dict[str, Any]] = []
             try:
-                items, _ = cmp.cluster.list_metadata(info.api_version, info.kind,
-                                                     label_selector=selector)
+                for namespace in (namespaces if info.namespaced else [""]):
+                    items.extend(cmp.cluster.list_metadata(
+                        info.api_version, info.kind, namespace=namespace,
+                        label_selector=selector)[0])
             except (ApiForbidden, UnknownKind):
                 skipped.append(f"{info.kind}.{info.group}" if info.group else info.kind)
                 continue
