@@ -19,11 +19,17 @@ function h(tag, attrs, ...children) {
     else if (key === "dataset") Object.assign(el.dataset, value);
     else el.setAttribute(key, value === true ? "" : String(value));
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === undefined || child === null || child === false) continue;
     el.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
   return el;
+}
+
+// replaceChildren with nested arrays flattened (and empty values dropped), as `h` takes them.
+function fill(el, ...children) {
+  el.replaceChildren(...children.flat(Infinity).filter((c) => c !== "" && c != null && c !== false)
+    .map((c) => (c instanceof Node ? c : document.createTextNode(String(c)))));
 }
 
 function badge(kind, value) {
@@ -172,7 +178,7 @@ function showLogin(message) {
     "the browser: the panel gets a session instead."),
   h("label", { for: "token" }, "API token"), input,
   h("button", { type: "submit", class: "primary" }, "Sign in"), error);
-  main.replaceChildren(form);
+  fill(main, form);
   input.focus();
 }
 
@@ -220,7 +226,7 @@ function showList() {
   const draw = () => {
     const shown = rows.filter(matches);
     count.textContent = `${shown.length} of ${rows.length} applications`;
-    tbody.replaceChildren(...shown.map((r) => {
+    fill(tbody, ...shown.map((r) => {
       const message = h("span", { class: "commit" });
       commitMessage(r.namespace, r.name, r.revision_sha).then((m) => { message.textContent = m; });
       return h("tr", { dataset: { app: r.name } },
@@ -238,14 +244,14 @@ function showList() {
     const uniq = (k) => [...new Set(rows.map((r) => r[k]).filter(Boolean))].sort();
     const text = h("input", { id: "f-text", type: "search", value: filters.text,
                               oninput: (ev) => { filters.text = ev.target.value; draw(); } });
-    filterBox.replaceChildren(
+    fill(filterBox,
       select("f-sync", "Sync", SYNC_STATES, "sync", draw),
       select("f-health", "Health", HEALTH_STATES, "health", draw),
       select("f-project", "Project", uniq("project"), "project", draw),
       select("f-namespace", "Namespace", uniq("dest_namespace"), "namespace", draw),
       h("div", { class: "field" }, h("label", { for: "f-text" }, "Search"), text));
   };
-  main.replaceChildren(
+  fill(main,
     h("h1", {}, "Applications"), filterBox, count,
     h("table", { class: "apps" },
       h("thead", {}, h("tr", {}, ["Name", "Project", "Namespace", "Sync", "Health",
@@ -327,6 +333,7 @@ function syncDialog(ns, name, obj) {
   const resources = (obj.status || {}).resources || [];
   const prune = h("input", { type: "checkbox", id: "sync-prune" });
   const dry = h("input", { type: "checkbox", id: "sync-dry" });
+  const force = h("input", { type: "checkbox", id: "sync-force" });
   const boxes = resources.map((r, i) => ({
     r, box: h("input", { type: "checkbox", id: `sync-r${i}` }) }));
   const body = h("div", {},
@@ -335,6 +342,8 @@ function syncDialog(ns, name, obj) {
       "Prune: delete what is no longer in Git")),
     h("div", { class: "check" }, dry, h("label", { for: "sync-dry" },
       "Dry run: change nothing, show what would change")),
+    h("div", { class: "check" }, force, h("label", { for: "sync-force" },
+      "Force: take over fields another manager (kubectl, a controller) changed")),
     boxes.length ? h("fieldset", {}, h("legend", {}, "Only these resources (none: all)"),
       boxes.map(({ r, box }, i) => h("div", { class: "check" }, box,
         h("label", { for: `sync-r${i}` },
@@ -345,7 +354,7 @@ function syncDialog(ns, name, obj) {
     const subset = boxes.filter(({ box }) => box.checked).map(({ r }) => ({
       group: r.group || "", kind: r.kind, namespace: r.namespace || "", name: r.name }));
     act("Sync", () => api("POST", `${appPath(ns, name)}/sync`, {
-      prune: prune.checked, dryRun: dry.checked, resources: subset }));
+      prune: prune.checked, dryRun: dry.checked, force: force.checked, resources: subset }));
   });
 }
 
@@ -357,7 +366,7 @@ function showApp(ns, name) {
   const conditions = h("section", { "aria-labelledby": "cond-h" });
   const resources = h("section", { "aria-labelledby": "res-h" });
   const history = h("section", { "aria-labelledby": "hist-h" });
-  main.replaceChildren(
+  fill(main,
     h("nav", { class: "crumbs", "aria-label": "Breadcrumb" },
       h("a", { href: "#/" }, "Applications"), " / ", name),
     title, summary, actions,
@@ -370,7 +379,7 @@ function showApp(ns, name) {
   const drawActions = () => {
     const running = current && current.status && current.status.operationState &&
       ["Running", "Terminating"].includes(current.status.operationState.phase);
-    actions.replaceChildren(
+    fill(actions,
       h("a", { class: "button", href: `#/app/${encodeURIComponent(ns)}/` +
                                       `${encodeURIComponent(name)}/diff` }, "Diff"),
       admin ? [
@@ -390,8 +399,8 @@ function showApp(ns, name) {
   };
   const drawHistory = (obj) => {
     const entries = ((obj.status || {}).history || []).slice().reverse();
-    if (!entries.length) { history.replaceChildren(h("p", {}, "Nothing deployed yet.")); return; }
-    history.replaceChildren(h("table", { class: "history" },
+    if (!entries.length) { fill(history, h("p", {}, "Nothing deployed yet.")); return; }
+    fill(history, h("table", { class: "history" },
       h("thead", {}, h("tr", {}, ["ID", "Revision", "Message", "Deployed", "By", ""]
         .map((c) => h("th", { scope: "col" }, c)))),
       h("tbody", {}, entries.map((e) => {
@@ -423,7 +432,7 @@ function showApp(ns, name) {
     const source = (obj.spec || {}).source || {};
     const message = h("span", { class: "commit" });
     commitMessage(ns, name, sync.revision).then((m) => { message.textContent = m; });
-    summary.replaceChildren(
+    fill(summary,
       h("p", {}, badge("sync", sync.status), " ", badge("health", health.status), " ",
         health.message ? h("span", { class: "message" }, health.message) : ""),
       h("p", {}, "Source: ", h("code", {}, source.repoURL || ""), " ",
@@ -431,9 +440,9 @@ function showApp(ns, name) {
         h("code", {}, source.targetRevision || "HEAD")),
       h("p", {}, "Revision: ", h("code", {}, short(sync.revision)), " ", message));
     drawActions();
-    operation.replaceChildren(operationBox(obj));
+    fill(operation, operationBox(obj));
     const conds = status.conditions || [];
-    conditions.replaceChildren(conds.length ? h("ul", { class: "conditions" }, conds.map((c) =>
+    fill(conditions, conds.length ? h("ul", { class: "conditions" }, conds.map((c) =>
       h("li", {}, h("strong", {}, c.type), `: ${c.message}`))) : h("p", {}, "None."));
     drawHistory(obj);
     // The tree reads the cluster: every few polls, not every one.
@@ -441,11 +450,11 @@ function showApp(ns, name) {
       lastTree = Date.now();
       try {
         const tree = await api("GET", `${appPath(ns, name)}/resource-tree`);
-        resources.replaceChildren(tree.nodes.length ? treeList(tree.nodes)
+        fill(resources, tree.nodes.length ? treeList(tree.nodes)
           : h("p", {}, "No resources recorded yet."));
       } catch (e) {
         if (e.status === 401) throw e;
-        resources.replaceChildren(h("p", { class: "error" }, `The tree: ${e.message}`));
+        fill(resources, h("p", { class: "error" }, `The tree: ${e.message}`));
       }
     }
   });
@@ -498,7 +507,7 @@ async function showDiff(ns, name) {
     toggle.textContent = view.mode === "side" ? "Unified" : "Side by side";
     draw();
   } }, "Side by side");
-  main.replaceChildren(
+  fill(main,
     h("nav", { class: "crumbs", "aria-label": "Breadcrumb" },
       h("a", { href: "#/" }, "Applications"), " / ",
       h("a", { href: `#/app/${encodeURIComponent(ns)}/${encodeURIComponent(name)}` }, name),
@@ -509,7 +518,7 @@ async function showDiff(ns, name) {
     if (!answer) return;
     const changed = answer.resources.filter((r) => r.status !== "Synced");
     body.removeAttribute("aria-busy");
-    body.replaceChildren(
+    fill(body,
       h("p", {}, badge("sync", answer.sync), ` at ${short(answer.revision)}: `,
         `${changed.length} of ${answer.resources.length} resources differ`),
       Object.entries(answer.errors || {}).map(([k, v]) => h("p", { class: "error" }, `${k}: ${v}`)),
@@ -523,7 +532,7 @@ async function showDiff(ns, name) {
     answer = await api("GET", `${appPath(ns, name)}/diff`);
     draw();
   } catch (e) {
-    if (e.status !== 401) body.replaceChildren(h("p", { class: "error" }, e.message));
+    if (e.status !== 401) fill(body, h("p", { class: "error" }, e.message));
   }
 }
 
