@@ -32,6 +32,7 @@ from . import (
     replicaset,
     service,
     statefulset,
+    workflow,
 )
 from .status import Health, HealthStatus
 
@@ -70,6 +71,7 @@ CHECKS: Mapping[tuple[str, str], Check] = MappingProxyType(
         ("apiregistration.k8s.io", "APIService"): apiservice.check,
         (keys.GROUP, keys.KIND): application.check,
         ("argoproj.io", "Application"): application.check,
+        ("argoproj.io", "Workflow"): workflow.check,
     }
 )
 

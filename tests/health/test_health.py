@@ -81,10 +81,11 @@ _REQUIRED: dict[str, set[HealthStatus]] = {
     "PersistentVolumeClaim": _HP | {H.DEGRADED},
     "Job": _HP | {H.DEGRADED, H.SUSPENDED},
     "CronJob": {H.HEALTHY, H.DEGRADED, H.SUSPENDED},
-    "HorizontalPodAutoscaler": _HP | {H.DEGRADED, H.SUSPENDED},
+    "HorizontalPodAutoscaler": _HP | {H.DEGRADED},
     "CustomResourceDefinition": _HP | {H.DEGRADED},
     "APIService": _HP,
     "Application": set(HealthStatus),
+    "Workflow": set(HealthStatus) - {H.SUSPENDED, H.MISSING},
 }
 
 
