@@ -150,3 +150,27 @@ def test_directory_scripts_under_the_configmaps(tmp_path: Path) -> None:
     eps = {"apiVersion": "v1", "kind": "Endpoints"}
     assert resource_health(svc, custom) == Health(HealthStatus.DEGRADED, "from configmap")
     assert resource_health(eps, custom) == Health(HealthStatus.HEALTHY, "from dir")
+
+
+def test_the_runtime_wires_the_configmap_and_the_directory(env: Env, kubeconfig: Path,
+                                                           redis_url: str,
+                                                           tmp_path: Path) -> None:
+    from gitops_tasks.runtime import Runtime
+    from gitops_tasks.settings import HealthSettings, RedisSettings, Settings
+
+    (tmp_path / "scripts" / "Endpoints").mkdir(parents=True)
+    (tmp_path / "scripts" / "Endpoints" / "health.lua").write_text(
+        'return {status = "Healthy", message = "from dir"}')
+    _put_settings(env, {"resource.customizations.health.Service":
+                        'return {status = "Degraded", message = "from configmap"}'})
+    settings = Settings(control_namespace=env.control, redis=RedisSettings(url=redis_url),
+                        health=HealthSettings(customizations_dir=tmp_path / "scripts"))
+    rt = Runtime.build(settings, role="test", kubeconfig=str(kubeconfig))
+    try:
+        custom = rt.reconciler.comparer.customizations()
+        svc = {"apiVersion": "v1", "kind": "Service"}
+        eps = {"apiVersion": "v1", "kind": "Endpoints"}
+        assert resource_health(svc, custom) == Health(HealthStatus.DEGRADED, "from configmap")
+        assert resource_health(eps, custom) == Health(HealthStatus.HEALTHY, "from dir")
+    finally:
+        rt.close()
