@@ -112,9 +112,9 @@ def _warn_if_unregistered(reconciler: Any, app: Application) -> dict[str, Any] |
     previous, exists = reconciler.load_status(app)
     if not exists:
         print(f"note: Application {app.name} is not in namespace "
-              f"{reconciler.apps.namespace}: there is no recorded inventory (objects removed "
-              "from Git cannot be found for pruning) and no status is written. "
-              "`kubectl apply` the Application first to keep both.", file=sys.stderr)
+              f"{reconciler.apps.namespace}: there is no recorded inventory, so its objects "
+              "are found by their tracking label (one list per kind), and no status is "
+              "written. `kubectl apply` the Application first to keep both.", file=sys.stderr)
     return previous  # type: ignore[no-any-return]
 
 
@@ -136,9 +136,11 @@ def _cmd_diff(args: argparse.Namespace) -> int:
     for key, owner in sorted(cmp.shared.items()):
         differs = True
         print(f"===== {key} (owned by application {owner}: not compared) =====")
-    for key, message in sorted(cmp.errors.items()):
-        print(f"error: {key}: {message}", file=sys.stderr)
-    if cmp.errors:
+    # The conditions explain what could not be compared (and warnings such as a shared
+    # resource): printed, not left for status.conditions only.
+    for ctype, message in cmp.conditions:
+        print(f"{ctype}: {message}", file=sys.stderr)
+    if cmp.errors or cmp.sync_status == "Unknown":
         return 2
     return 1 if differs else 0
 
@@ -164,6 +166,8 @@ def _print_outcome(app_name: str, outcome: Any) -> None:
     for row in rows:
         print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4])
     print(f"\n{app_name}: {outcome.phase} at {outcome.revision[:12] or '-'}: {outcome.message}")
+    for ctype, message in outcome.conditions:
+        print(f"{ctype}: {message}", file=sys.stderr)
 
 
 def _cmd_refresh(args: argparse.Namespace) -> int:

@@ -1,9 +1,12 @@
 """Git versus the cluster for one app: render, read live objects, diff, assess health.
 
 `Comparer.compare` is called by the reconciler for every refresh and sync. It reads only the
-objects the app renders and the inventory it recorded (never a cluster-wide scan), detects
-objects another app owns, and asks the API server for a dry-run apply only when the manifest
-or the live object changed (the dry-run cache).
+objects the app renders and the inventory it recorded, detects objects another app owns, and
+asks the API server for a dry-run apply only when the manifest or the live object changed (the
+dry-run cache). Without a recorded inventory (an app never registered, its status lost, the
+Application re-created) the app's objects are found by its tracking label instead, one
+metadata list per served kind, so what left Git is still pruned; that scan is the exception,
+paid once, since the first status written records the inventory.
 """
 
 from __future__ import annotations
@@ -13,10 +16,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .cluster import ApiPermanent, Cluster, Destinations, UnknownKind
+from .cluster import ApiForbidden, ApiPermanent, Cluster, Destinations, UnknownKind
 from .diff import DryRunCache, ResourceDiff, ResourceStatus, compare, manifest_hash
 from .errors import PermanentError
 from .health import NONE, Customizations, Health, HealthStatus, app_health, resource_health
+from .log import get_logger
 from .manifests import ManifestSource
 from .model import Application, keys
 from .model import status as st
@@ -24,6 +28,12 @@ from .model.operation import OperationState
 from .model.resources import ResourceKey
 from .render.tracking import owner_of, stamp
 from .sync import app_options, hook_types, object_options
+
+# Kinds a tracking label on which never means the app applied it: events copy nothing, but
+# are listed in every namespace and there are many of them.
+_NOT_APPLIED = frozenset({("", "Event"), ("events.k8s.io", "Event")})
+
+_log = get_logger(component="comparison")
 
 
 @dataclass
@@ -43,6 +53,8 @@ class Comparison:
     errors: dict[ResourceKey, str] = field(default_factory=dict)
     conditions: list[tuple[str, str]] = field(default_factory=list)
     dry_runs: int = 0
+    # The app's objects were found by label (there was no recorded inventory).
+    discovered: bool = False
     # The users' health scripts this comparison judged with: the sync after it uses the same.
     customizations: Customizations = NONE
 
@@ -102,18 +114,24 @@ def _child_app_not_yet_reporting(key: ResourceKey, health: Health | None) -> boo
 
 
 def _fill_scope(cluster: Cluster, obj: dict[str, Any], app: Application,
-                crd_scopes: dict[tuple[str, str], bool]) -> None:
+                crd_scopes: dict[tuple[str, str], bool], skip_missing: bool = False) -> None:
     """Namespaced objects without a namespace go to the destination namespace; cluster-scoped
-    ones lose any namespace; then the tracking id is stamped again with the final namespace."""
+    ones lose any namespace; then the tracking id is stamped again with the final namespace.
+    A kind the cluster does not serve yet takes its scope from a CRD among the targets, or,
+    with SkipDryRunOnMissingResource, is taken as namespaced (as Argo CD takes an unknown kind)
+    and left for the sync to apply once its CRD exists."""
     api_version = str(obj.get("apiVersion", ""))
     kind = str(obj.get("kind", ""))
     group = api_version.rpartition("/")[0]
     try:
         namespaced = cluster.resource(api_version, kind).namespaced
     except UnknownKind:
-        if (group, kind) not in crd_scopes:
+        if (group, kind) in crd_scopes:
+            namespaced = crd_scopes[(group, kind)]
+        elif skip_missing:
+            namespaced = True
+        else:
             raise
-        namespaced = crd_scopes[(group, kind)]
     meta = obj.setdefault("metadata", {})
     if namespaced:
         if not meta.get("namespace"):
@@ -158,10 +176,12 @@ class Comparer:
                          customizations=self.customizations())
         objects = copy.deepcopy(rendered.manifests)
         scopes = _crd_scopes(objects)
+        defaults = app_options(app.sync_policy.sync_options).object_defaults()
         seen: set[ResourceKey] = set()
         for obj in objects:
             try:
-                _fill_scope(cluster, obj, app, scopes)
+                _fill_scope(cluster, obj, app, scopes,
+                            object_options(obj, defaults).skip_dry_run_on_missing_resource)
             except UnknownKind as exc:
                 key = ResourceKey.of(obj)
                 cmp.errors[key] = exc.message
@@ -195,11 +215,54 @@ class Comparer:
                             r.get("name", ""))] = api_version
         return out
 
+    def _discover(self, cmp: Comparison) -> dict[ResourceKey, str]:
+        """The app's objects by its tracking label, across every kind the destination serves
+        and lists, in the namespaces it deploys to: for an app with no recorded inventory.
+        An object counts only when its tracking annotation names this app and the object
+        itself (a controller that copies labels and annotations to what it creates does not
+        make those objects the app's). A kind this identity may not list is skipped, and
+        said."""
+        cmp.discovered = True
+        selector = f"{keys.APP_LABEL}={keys.app_label_value(cmp.app.name)}"
+        # Namespaced kinds are looked for where the app deploys (its destination and the
+        # namespaces its manifests name), not cluster-wide: cheaper, and an app of the same
+        # name deploying elsewhere (another control namespace) is not mistaken for this one.
+        namespaces = sorted({cmp.app.destination.namespace,
+                             *(k.namespace for k in cmp.versions)} - {""})
+        out: dict[ResourceKey, str] = {}
+        skipped: list[str] = []
+        for info in cmp.cluster.served_kinds():
+            if "list" not in info.verbs or (info.group, info.kind) in _NOT_APPLIED:
+                continue
+            items: list[dict[str, Any]] = []
+            try:
+                for namespace in (namespaces if info.namespaced else [""]):
+                    items.extend(cmp.cluster.list_metadata(
+                        info.api_version, info.kind, namespace=namespace,
+                        label_selector=selector)[0])
+            except (ApiForbidden, UnknownKind):
+                skipped.append(f"{info.kind}.{info.group}" if info.group else info.kind)
+                continue
+            for item in items:
+                meta = item.get("metadata") or {}
+                value = (meta.get("annotations") or {}).get(keys.TRACKING_ANNOTATION)
+                parsed = keys.parse_tracking_id(value) if isinstance(value, str) else None
+                key = ResourceKey(info.group, info.kind, str(meta.get("namespace") or ""),
+                                  str(meta.get("name") or ""))
+                if parsed == (cmp.app.name, key.group, key.kind, key.namespace, key.name):
+                    out[key] = info.api_version
+        if skipped:
+            _log.info("objects of some kinds cannot be listed; they are not found for pruning",
+                      app=cmp.app.name, kinds=sorted(skipped))
+        return out
+
     def _read_live(self, cmp: Comparison, previous: dict[str, Any] | None) -> None:
         # Hooks are not compared: the sync reads each one itself, by its per-operation name.
         hooks = {ResourceKey.of(h) for h in cmp.hooks}
         wanted = {k: v for k, v in cmp.versions.items() if k not in hooks}
-        for key, api_version in self._inventory(previous).items():
+        recorded = previous is not None and "resources" in previous
+        found = self._inventory(previous) if recorded else self._discover(cmp)
+        for key, api_version in found.items():
             wanted.setdefault(key, api_version)
         for key, api_version in wanted.items():
             if key in cmp.errors:

@@ -41,6 +41,7 @@ from .retries import exponential, jittered
 from .settings import TaskSettings
 from .sync import PlanInput, app_options, build_plan
 from .sync.engine import Executor
+from .sync.options import object_option_warnings
 from .sync.plan import Action, Plan
 from .sync.steps import Decision, Next, decide
 
@@ -270,6 +271,9 @@ class SyncStepper:
             namespace = self._missing_namespace(cmp, state)
             if namespace is not None:
                 targets = [namespace, *targets]
+        for obj in targets + cmp.hooks:
+            for warning in object_option_warnings(obj):
+                notes.append((st.SYNC_OPTION_WARNING, f"{ResourceKey.of(obj)}: {warning}"))
         hooks = [] if sync.resources else cmp.hooks  # a selective sync runs no hooks (Argo CD)
         plan = build_plan(PlanInput(
             targets=targets + hooks, live=cmp.live, out_of_sync=cmp.out_of_sync(),
