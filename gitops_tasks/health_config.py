@@ -6,8 +6,9 @@ Built once per process by `runtime.Runtime` (the CLI builds one too); the compar
 `current()` once per app it compares, and every resource of that app is judged with the same
 scripts. Both sources are read again at most every `refresh` seconds (30), never per object, so
 an edit to the ConfigMap reaches every worker within half a minute without a restart. A failed
-read of the ConfigMap (no RBAC, an API hiccup) keeps the scripts last read, and is tried again
-after `retry` seconds; problems with single keys or files are logged once, when they change.
+read of the ConfigMap keeps the scripts last read: a transient failure (an API hiccup) is tried
+again after `retry` seconds, a permanent one (no RBAC) at the usual interval. Read errors and
+problems with single keys or files are logged when they change, not at every read.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .cluster import Cluster
-from .errors import GitOpsError
+from .errors import GitOpsError, TransientError
 from .health import NONE, Customizations
 from .health.customizations import HealthScript, load_directory, parse_configmap
 from .log import get_logger
@@ -54,6 +55,7 @@ class HealthConfig:
         self._configmap: list[HealthScript] = []
         self._next = 0.0
         self._problems: frozenset[str] = frozenset()
+        self._error = ""
 
     @property
     def source(self) -> str:
@@ -75,11 +77,15 @@ class HealthConfig:
             try:
                 self._configmap, cm_problems = self._read_configmap(self.cluster)
                 problems += cm_problems
+                self._error = ""
             except GitOpsError as exc:
                 # Keep what was last read: a blip must not switch every custom check off.
-                _log.warning("cannot read the health customizations", source=self.source,
-                             error=exc.message, kept=len(self._configmap))
-                delay = self.retry
+                if exc.message != self._error:
+                    _log.warning("cannot read the health customizations", source=self.source,
+                                 error=exc.message, kept=len(self._configmap))
+                self._error = exc.message
+                if isinstance(exc, TransientError):
+                    delay = self.retry
         directory: list[HealthScript] = []
         if self.directory is not None:
             directory, dir_problems = load_directory(self.directory)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from gitops_tasks.errors import TransientError
+from gitops_tasks.errors import ApiForbidden, TransientError
 from gitops_tasks.health import Health, HealthStatus, resource_health
 from gitops_tasks.health_config import CONFIGMAP_NAME, HealthConfig
 from gitops_tasks.reconcile import Reconciler
@@ -135,6 +135,27 @@ def test_a_failed_read_keeps_the_last_scripts_and_retries_sooner(tmp_path: Path)
     clock.now += 6  # the retry comes after 5 s, not 30
     config.current()
     assert cluster.calls == 3
+
+
+class _ForbiddenCluster:
+    calls = 0
+
+    def get(self, api_version: str, kind: str, name: str, namespace: str = "") -> Any:
+        self.calls += 1
+        raise ApiForbidden("configmaps \"gitops-tasks-cm\" is forbidden", status=403)
+
+
+def test_a_forbidden_read_is_not_retried_every_few_seconds() -> None:
+    cluster = _ForbiddenCluster()
+    clock = Clock()
+    config = HealthConfig(cluster, "ns", clock=clock)  # type: ignore[arg-type]
+    assert len(config.current()) == 0
+    clock.now += 6
+    config.current()
+    assert cluster.calls == 1  # permanent: the usual interval, not the 5 s retry
+    clock.now += 31
+    config.current()
+    assert cluster.calls == 2
 
 
 def test_directory_scripts_under_the_configmaps(tmp_path: Path) -> None:
