@@ -240,8 +240,9 @@ def run_health_script(
     time_limit: float = DEFAULT_TIME_LIMIT,
 ) -> Health | None:
     """The health a script gives `obj`. None when it returns nil or an empty table (the kind then
-    has no health notion, like a ConfigMap). Raises ScriptError for anything else that is not a
-    table with a known `status`; `name` is how Lua's error messages name the script."""
+    has no health notion, like a ConfigMap); Unknown, with Argo CD's message, when `status` is
+    not one of the six. Raises ScriptError when the script fails, is stopped, or returns
+    something that is not a table; `name` is how Lua's error messages name the script."""
     try:
         result = _runtime().run(script, name, obj, time_limit)
     except ScriptError:
