@@ -163,7 +163,9 @@ def resource_tree(rt: Runtime, name: str) -> dict[str, Any]:
             continue
         live[(group, kind, namespace, res_name)] = parent
         read_children(group, kind, namespace)
-    return {"nodes": tree.build(resources, live, others)}
+    if rt.health is None:
+        return {"nodes": tree.build(resources, live, others)}
+    return {"nodes": tree.build(resources, live, others, rt.health.current())}
 
 
 def revision_metadata(rt: Runtime, name: str, revision: str) -> dict[str, str]:

@@ -260,6 +260,18 @@ def _cmd_up(args: argparse.Namespace) -> int:
                webhook_port=args.webhook_port, flower_port=args.flower_port, kubesim=kubesim)
 
 
+def _cmd_health(args: argparse.Namespace) -> int:
+    """The health of every object in a file, with the configured checks (see `cli_health`)."""
+    from . import cli_health
+
+    cfg = settings_mod.load()
+    directories = [Path(d) for d in args.customizations]
+    if cfg.health.customizations_dir is not None:
+        directories.append(cfg.health.customizations_dir)
+    return cli_health.run(args.file, configmap=args.configmap, directories=directories,
+                          output=args.output)
+
+
 def _cmd_settings(args: argparse.Namespace) -> int:
     """Every setting with its default and this environment's value, then the check `load()`
     makes at every process start (exit 2 naming each invalid value)."""
@@ -480,6 +492,18 @@ def build_parser() -> argparse.ArgumentParser:
     up.set_defaults(func=_cmd_up)
     from .views import OUTPUTS
 
+    health = sub.add_parser("health", help="the health of every object in a YAML file, with "
+                                           "the built-in checks and the custom Lua scripts")
+    health.add_argument("-f", "--file", required=True,
+                        help="objects, a YAML stream or a List (- for stdin)")
+    health.add_argument("--customizations", action="append", default=[], metavar="DIR",
+                        help="health.lua scripts as <group>/<kind>/health.lua (repeatable; "
+                             "before $GITOPS_TASKS_RESOURCE_CUSTOMIZATIONS_DIR)")
+    health.add_argument("--configmap", metavar="FILE",
+                        help="a gitops-tasks-cm ConfigMap manifest whose scripts come first")
+    health.add_argument("-o", "--output", choices=OUTPUTS, default="table")
+    health.set_defaults(func=_cmd_health)
+
     shown = sub.add_parser("settings", help="every GITOPS_TASKS_* setting: default and value "
                                             "here (credentials masked); exit 2 if one is invalid")
     shown.add_argument("-o", "--output", choices=OUTPUTS, default="table")
@@ -513,7 +537,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             traceback.print_exc()
         print(f"error: {exc}", file=sys.stderr)
-        return 2 if "diff" in (args.command, getattr(args, "action", "")) else 1
+        # diff: 1 means "differences"; health: 1 would read as "unhealthy". Errors are 2.
+        return 2 if {"diff", "health"} & {args.command, getattr(args, "action", "")} else 1
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # a bug or an unforeseen failure: one line unless --debug

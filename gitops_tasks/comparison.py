@@ -12,14 +12,14 @@ paid once, since the first status written records the inventory.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .cluster import ApiForbidden, ApiPermanent, Cluster, Destinations, UnknownKind
 from .diff import DryRunCache, ResourceDiff, ResourceStatus, compare, manifest_hash
 from .errors import PermanentError
-from .health import Health, HealthStatus, app_health, resource_health
+from .health import NONE, Customizations, Health, HealthStatus, app_health, resource_health
 from .log import get_logger
 from .manifests import ManifestSource
 from .model import Application, keys
@@ -55,6 +55,8 @@ class Comparison:
     dry_runs: int = 0
     # The app's objects were found by label (there was no recorded inventory).
     discovered: bool = False
+    # The users' health scripts this comparison judged with: the sync after it uses the same.
+    customizations: Customizations = NONE
 
     @property
     def sync_status(self) -> str:
@@ -154,10 +156,13 @@ def _crd_scopes(targets: list[dict[str, Any]]) -> dict[tuple[str, str], bool]:
 
 class Comparer:
     def __init__(self, manifests: ManifestSource, destinations: Destinations,
-                 dry_run_cache: DryRunCache | None = None) -> None:
+                 dry_run_cache: DryRunCache | None = None,
+                 customizations: Callable[[], Customizations] | None = None) -> None:
         self.manifests = manifests
         self.destinations = destinations
         self.dry_run_cache = dry_run_cache or DryRunCache(None)
+        # Asked once per comparison (it re-reads its sources at most every 30 s itself).
+        self.customizations = customizations or (lambda: NONE)
 
     def compare(self, app: Application, previous: dict[str, Any] | None = None, *,
                 revision: str | None = None, sha: str | None = None,
@@ -167,7 +172,8 @@ class Comparer:
         when the caller resolved it already; `hard`: no render or dry-run cache."""
         cluster = self.destinations.resolve(app.destination)
         rendered = self.manifests.manifests(app, revision, sha=sha, fresh=hard)
-        cmp = Comparison(app=app, revision=rendered.revision, cluster=cluster)
+        cmp = Comparison(app=app, revision=rendered.revision, cluster=cluster,
+                         customizations=self.customizations())
         objects = copy.deepcopy(rendered.manifests)
         scopes = _crd_scopes(objects)
         defaults = app_options(app.sync_policy.sync_options).object_defaults()
@@ -300,14 +306,14 @@ class Comparer:
             except ApiPermanent as exc:
                 cmp.errors[key] = exc.message
                 cmp.conditions.append((st.COMPARISON_ERROR, f"{key}: {exc.message}"))
-                cmp.healths[key] = resource_health(live)
+                cmp.healths[key] = resource_health(live, cmp.customizations)
                 continue
             cmp.diffs[key] = compare(key, predicted, live, rules)
-            cmp.healths[key] = resource_health(live)
+            cmp.healths[key] = resource_health(live, cmp.customizations)
         for key, live in cmp.live.items():
             if key not in target_keys and key not in hook_keys:
                 cmp.diffs[key] = compare(key, None, live, rules, tracked=True)
-                cmp.healths[key] = resource_health(live)
+                cmp.healths[key] = resource_health(live, cmp.customizations)
 
     def remember_applied(self, cluster: Cluster, target: dict[str, Any],
                          stored: dict[str, Any]) -> None:
@@ -388,7 +394,7 @@ def after_sync(cmp: Comparison, applied: Mapping[ResourceKey, dict[str, Any]],
             continue  # hooks, and the CreateNamespace namespace, are not part of the app
         after.live[key] = obj
         after.diffs[key] = compare(key, obj, obj, cmp.app.ignore_differences)
-        after.healths[key] = resource_health(obj)
+        after.healths[key] = resource_health(obj, cmp.customizations)
     for key in pruned:
         for table in (after.live, after.diffs, after.healths):
             table.pop(key, None)

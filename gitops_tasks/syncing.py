@@ -169,6 +169,7 @@ class SyncStepper:
             prune_propagation=app_options(app.sync_policy.sync_options)
             .prune_propagation_policy.capitalize(),
             hook_timeout=self.hook_timeout, fence=fence, clock=self.clock,
+            customizations=cmp.customizations,
         )
         tasks = {(t.key, t.phase.value): t for t in plan.tasks}
         token = state.attempt_token
@@ -220,7 +221,7 @@ class SyncStepper:
                 applied.append(result)
                 returned = executor.returned.get(result.ident)
                 if returned is not None:
-                    healths[task.key] = resource_health(returned)
+                    healths[task.key] = resource_health(returned, cmp.customizations)
                     if task.action is Action.APPLY and task.target is not None and \
                             not task.options.replace:
                         self.comparer.remember_applied(cmp.cluster, task.target, returned)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from .health import resource_health
+from .health import NONE, Customizations, resource_health
 
 # (group, kind) of a parent -> (apiVersion, kind) of what its controller creates.
 CHILDREN: Mapping[tuple[str, str], tuple[tuple[str, str], ...]] = {
@@ -41,10 +41,10 @@ def _owners(obj: Mapping[str, Any]) -> list[str]:
 
 
 def _node(obj: Mapping[str, Any], by_owner: Mapping[str, list[Mapping[str, Any]]],
-          depth: int) -> dict[str, Any]:
+          depth: int, customizations: Customizations) -> dict[str, Any]:
     meta = _meta(obj)
     group = str(obj.get("apiVersion", "")).rpartition("/")[0]
-    health = resource_health(dict(obj))
+    health = resource_health(dict(obj), customizations)
     node: dict[str, Any] = {
         "group": group, "kind": str(obj.get("kind", "")),
         "namespace": str(meta.get("namespace") or ""), "name": str(meta.get("name", "")),
@@ -55,16 +55,20 @@ def _node(obj: Mapping[str, Any], by_owner: Mapping[str, list[Mapping[str, Any]]
     if depth < 3:
         kids = sorted(by_owner.get(str(meta.get("uid", "")), []),
                       key=lambda o: str(_meta(o).get("name", "")))
-        node["children"] = [_node(k, by_owner, depth + 1) for k in kids[:MAX_CHILDREN]]
+        node["children"] = [_node(k, by_owner, depth + 1, customizations)
+                            for k in kids[:MAX_CHILDREN]]
         node["more"] = max(0, len(kids) - MAX_CHILDREN)
     return node
 
 
 def build(resources: Sequence[Mapping[str, Any]], live: Mapping[tuple[str, str, str, str],
-          Mapping[str, Any]], others: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+          Mapping[str, Any]], others: Iterable[Mapping[str, Any]],
+          customizations: Customizations = NONE) -> list[dict[str, Any]]:
     """One node per recorded resource (status.resources entries: its sync status, health and
     message as recorded), with the children found among `others` (live objects of the child
-    kinds) under the live parents of `live` ((group, kind, namespace, name) -> object)."""
+    kinds) under the live parents of `live` ((group, kind, namespace, name) -> object). The
+    children's health is assessed here, with the users' health scripts `customizations`, as
+    the refresh assesses the app's own objects."""
     by_owner: dict[str, list[Mapping[str, Any]]] = {}
     for obj in others:
         for uid in _owners(obj):
@@ -84,6 +88,6 @@ def build(resources: Sequence[Mapping[str, Any]], live: Mapping[tuple[str, str, 
         }
         parent = live.get(key)
         if parent is not None:
-            node["children"] = _node(parent, by_owner, 0)["children"]
+            node["children"] = _node(parent, by_owner, 0, customizations)["children"]
         out.append(node)
     return out
