@@ -423,6 +423,7 @@ function showApp(ns, name) {
       }))));
   };
   let lastTree = 0;
+  let lastRecorded = "";
   poll(async () => {
     const obj = await api("GET", appPath(ns, name));
     current = obj;
@@ -445,9 +446,12 @@ function showApp(ns, name) {
     fill(conditions, conds.length ? h("ul", { class: "conditions" }, conds.map((c) =>
       h("li", {}, h("strong", {}, c.type), `: ${c.message}`))) : h("p", {}, "None."));
     drawHistory(obj);
-    // The tree reads the cluster: every few polls, not every one.
-    if (Date.now() - lastTree > 9000) {
+    // The tree reads the cluster: every few polls, or at once when the recorded resources
+    // changed (a sync or refresh just wrote them).
+    const recorded = JSON.stringify(status.resources || []);
+    if (Date.now() - lastTree > 9000 || recorded !== lastRecorded) {
       lastTree = Date.now();
+      lastRecorded = recorded;
       try {
         const tree = await api("GET", `${appPath(ns, name)}/resource-tree`);
         fill(resources, tree.nodes.length ? treeList(tree.nodes)

@@ -164,6 +164,8 @@ def test_an_admin_sees_apps_turn_healthy_diffs_a_drift_and_syncs_it(
     # The operation the panel started shows its progress, then the app is Synced again.
     page.locator('.operation[data-phase="Succeeded"]').wait_for(timeout=60000)
     page.locator(".summary").get_by_text("Synced", exact=True).wait_for(timeout=60000)
+    tree.locator("li", has_text="ConfigMap").get_by_text("Synced", exact=True).wait_for(
+        timeout=15000)
     page.screenshot(path=str(shots / "07-synced-again.png"), full_page=True)
     cm = stack.get(f"/api/v1/namespaces/{stack.dest}/configmaps/web")
     assert cm is not None and cm["data"] == {"mode": "blue"}
