@@ -16,7 +16,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .cluster import ApiForbidden, ApiPermanent, Cluster, Destinations, UnknownKind
+from .cluster import (
+    ApiForbidden,
+    ApiPermanent,
+    ApiTransient,
+    Cluster,
+    Destinations,
+    UnknownKind,
+)
 from .diff import DryRunCache, ResourceDiff, ResourceStatus, compare, manifest_hash
 from .errors import PermanentError
 from .health import NONE, Customizations, Health, HealthStatus, app_health, resource_health
@@ -237,10 +244,11 @@ class Comparer:
             items: list[dict[str, Any]] = []
             try:
                 for namespace in (namespaces if info.namespaced else [""]):
-                    items.extend(cmp.cluster.list_metadata(
-                        info.api_version, info.kind, namespace=namespace,
-                        label_selector=selector)[0])
-            except (ApiForbidden, UnknownKind):
+                    items.extend(self._list_retrying(cmp.cluster, info.api_version, info.kind,
+                                                     namespace, selector))
+            except (ApiForbidden, UnknownKind, ApiTransient):
+                # One kind the server will not list now must not keep the whole app from
+                # being compared (a scan makes dozens of requests): it is skipped, and said.
                 skipped.append(f"{info.kind}.{info.group}" if info.group else info.kind)
                 continue
             for item in items:
@@ -252,9 +260,21 @@ class Comparer:
                 if parsed == (cmp.app.name, key.group, key.kind, key.namespace, key.name):
                     out[key] = info.api_version
         if skipped:
-            _log.info("objects of some kinds cannot be listed; they are not found for pruning",
-                      app=cmp.app.name, kinds=sorted(skipped))
+            _log.warning("objects of some kinds could not be listed; those are not found "
+                         "for pruning", app=cmp.app.name, kinds=sorted(skipped))
         return out
+
+    @staticmethod
+    def _list_retrying(cluster: Cluster, api_version: str, kind: str, namespace: str,
+                       selector: str, attempts: int = 3) -> list[dict[str, Any]]:
+        for attempt in range(attempts):
+            try:
+                return cluster.list_metadata(api_version, kind, namespace=namespace,
+                                             label_selector=selector)[0]
+            except ApiTransient:
+                if attempt == attempts - 1:
+                    raise
+        return []
 
     def _read_live(self, cmp: Comparison, previous: dict[str, Any] | None) -> None:
         # Hooks are not compared: the sync reads each one itself, by its per-operation name.

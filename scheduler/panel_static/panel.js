@@ -122,9 +122,10 @@ function appPath(ns, name) {
   return `/api/v1/applications/${encodeURIComponent(ns)}/${encodeURIComponent(name)}`;
 }
 
-async function commitMessage(ns, name, sha) {
+// One request per (repository, commit), whichever app asks: apps of one repository share it.
+async function commitMessage(ns, name, repo, sha) {
   if (!sha) return "";
-  const key = `${ns}/${name}@${sha}`;
+  const key = `${repo}@${sha}`;
   if (!state.commits.has(key)) {
     state.commits.set(key, api("GET", `${appPath(ns, name)}/revisions/${sha}/metadata`)
       .then((c) => c.message.split("\n")[0]).catch(() => ""));
@@ -228,7 +229,7 @@ function showList() {
     count.textContent = `${shown.length} of ${rows.length} applications`;
     fill(tbody, ...shown.map((r) => {
       const message = h("span", { class: "commit" });
-      commitMessage(r.namespace, r.name, r.revision_sha).then((m) => { message.textContent = m; });
+      commitMessage(r.namespace, r.name, r.repo, r.revision_sha).then((m) => { message.textContent = m; });
       return h("tr", { dataset: { app: r.name } },
         h("td", {}, h("a", { href: `#/app/${encodeURIComponent(r.namespace)}/` +
                                    `${encodeURIComponent(r.name)}` }, r.name)),
@@ -405,7 +406,7 @@ function showApp(ns, name) {
         .map((c) => h("th", { scope: "col" }, c)))),
       h("tbody", {}, entries.map((e) => {
         const message = h("span", { class: "commit" });
-        commitMessage(ns, name, e.revision).then((m) => { message.textContent = m; });
+        commitMessage(ns, name, ((obj.spec || {}).source || {}).repoURL, e.revision).then((m) => { message.textContent = m; });
         const who = (e.initiatedBy || {}).automated ? "automated"
           : ((e.initiatedBy || {}).username || "");
         return h("tr", {},
@@ -432,7 +433,7 @@ function showApp(ns, name) {
     const health = status.health || {};
     const source = (obj.spec || {}).source || {};
     const message = h("span", { class: "commit" });
-    commitMessage(ns, name, sync.revision).then((m) => { message.textContent = m; });
+    commitMessage(ns, name, source.repoURL, sync.revision).then((m) => { message.textContent = m; });
     fill(summary,
       h("p", {}, badge("sync", sync.status), " ", badge("health", health.status), " ",
         health.message ? h("span", { class: "message" }, health.message) : ""),
