@@ -259,12 +259,15 @@ function showList() {
                                   "Revision", "Last sync"].map((c) => h("th", { scope: "col" }, c)))),
       tbody));
   let known = "";
+  let lastRows = "";
   poll(async () => {
     const answer = await api("GET", "/api/v1/applications");
     rows = answer.items;
     const choices = JSON.stringify(rows.map((r) => [r.project, r.dest_namespace]));
     if (choices !== known) { known = choices; drawFilters(); }
-    draw();
+    // Redrawn only when something changed: a redraw would take the keyboard focus away.
+    const seen = JSON.stringify(rows);
+    if (seen !== lastRows) { lastRows = seen; draw(); }
   });
 }
 
@@ -377,9 +380,12 @@ function showApp(ns, name) {
     h("h2", { id: "hist-h" }, "History"), history);
   let current = null;
   const admin = state.role === "admin";
+  let actionsFor = null;
   const drawActions = () => {
-    const running = current && current.status && current.status.operationState &&
-      ["Running", "Terminating"].includes(current.status.operationState.phase);
+    const running = !!(current && current.status && current.status.operationState &&
+      ["Running", "Terminating"].includes(current.status.operationState.phase));
+    if (actionsFor === running) return; // keep the buttons (and the keyboard focus)
+    actionsFor = running;
     fill(actions,
       h("a", { class: "button", href: `#/app/${encodeURIComponent(ns)}/` +
                                       `${encodeURIComponent(name)}/diff` }, "Diff"),
@@ -398,8 +404,12 @@ function showApp(ns, name) {
           }) }, "Terminate") : "",
       ] : "");
   };
+  let historyFor = "";
   const drawHistory = (obj) => {
     const entries = ((obj.status || {}).history || []).slice().reverse();
+    const seen = JSON.stringify(entries);
+    if (seen === historyFor) return;
+    historyFor = seen;
     if (!entries.length) { fill(history, h("p", {}, "Nothing deployed yet.")); return; }
     fill(history, h("table", { class: "history" },
       h("thead", {}, h("tr", {}, ["ID", "Revision", "Message", "Deployed", "By", ""]
@@ -418,7 +428,7 @@ function showApp(ns, name) {
               "Roll back").then((yes) => {
               if (yes) {
                 act("Rollback", () => api("POST", `${appPath(ns, name)}/rollback`,
-                  { id: e.id, force: !!(((obj.spec || {}).syncPolicy || {}).automated) }));
+                  { id: e.id, force: !!((((current || obj).spec || {}).syncPolicy || {}).automated) }));
               }
             }) }, "Roll back") : ""));
       }))));
