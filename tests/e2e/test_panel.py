@@ -153,7 +153,11 @@ def test_an_admin_sees_apps_turn_healthy_diffs_a_drift_and_syncs_it(
     page.screenshot(path=str(shots / "05-diff-side-by-side.png"), full_page=True)
 
     page.get_by_role("link", name="web", exact=True).click()
-    page.get_by_role("button", name="Sync", exact=True).click()
+    # By keyboard: the focus survives the page's polling, Enter opens the dialog.
+    page.get_by_role("button", name="Sync", exact=True).focus()
+    page.wait_for_timeout(4000)
+    assert page.evaluate("document.activeElement.textContent") == "Sync"
+    page.keyboard.press("Enter")
     dialog = page.get_by_role("dialog")
     dialog.get_by_label("Prune: delete what is no longer in Git").check()
     # kubectl now owns .data.mode: server-side apply takes it back only when forced.
