@@ -435,9 +435,9 @@ def _source(p: _Parser, raw: dict[str, Any], path: str) -> Source:
     p.known(raw, path, fields.SOURCE)
     if raw.get("chart") is not None:
         chart, revision = _chart_source(p, raw, path, repo)
-        helm = _helm(p, p.mapping(raw["helm"], f"{path}.helm"), f"{path}.helm") \
+        chart_helm = _helm(p, p.mapping(raw["helm"], f"{path}.helm"), f"{path}.helm") \
             if raw.get("helm") is not None else HelmSource()
-        return Source(repo_url=repo, target_revision=revision, path=".", helm=helm,
+        return Source(repo_url=repo, target_revision=revision, path=".", helm=chart_helm,
                       chart=chart)
     src_path = p.string(raw.get("path"), f"{path}.path", default=".")
     if src_path.startswith("/") or ".." in src_path.split("/"):
