@@ -27,6 +27,7 @@ import os
 import posixpath
 import shutil
 import tarfile
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,13 +47,14 @@ _MAX_CHART_YAML = 1024 * 1024
 
 @dataclass(frozen=True)
 class Dependency:
+    chart: str  # the chart that depends on it
     name: str
     version: str
     repository: str
 
     def describe(self) -> str:
         where = f" from {redact(self.repository)}" if self.repository else ""
-        return f"dependency {self.name!r} {self.version or '*'}{where}"
+        return f"chart {self.chart!r}: dependency {self.name!r} {self.version or '*'}{where}"
 
 
 def _read_yaml(path: Path, *, app: str, file: str) -> dict[str, Any]:
@@ -78,7 +80,8 @@ def declared(chart_dir: Path, *, app: str, file: str) -> list[Dependency]:
     for item in raw or []:
         if not isinstance(item, dict) or not isinstance(item.get("name"), str):
             raise RenderError("a dependency without a name", app=app, file=f"{file}/Chart.yaml")
-        out.append(Dependency(item["name"], str(item.get("version") or ""),
+        out.append(Dependency(str(chart.get("name", "")), item["name"],
+                              str(item.get("version") or ""),
                               str(item.get("repository") or "").strip()))
     return out
 
@@ -204,7 +207,7 @@ def _fetch_remote(deps: list[Dependency], locked: dict[tuple[str, str], str], de
         if stored is not None and stored.is_file():
             shutil.copyfile(stored, dest / name)
             continue
-        constraint = locked.get((dep.name, dep.repository), dep.version)
+        constraint = _pinned(dep, locked, app=app, rel=rel)
         try:
             ref, archive = charts.pull(dep.repository, dep.name, constraint)
         except SourceError as exc:
@@ -218,6 +221,26 @@ def _fetch_remote(deps: list[Dependency], locked: dict[tuple[str, str], str], de
     if record:
         _remember(charts, ctx, rel, {**{k: [p.name, n] for k, (p, n) in remembered.items()},
                                      **record})
+
+
+def _pinned(dep: Dependency, locked: dict[tuple[str, str], str], *, app: str,
+            rel: str) -> str:
+    """The version to fetch: Chart.lock's when it lists the dependency, which must still be
+    one Chart.yaml allows (`helm dependency build` refuses a lock out of sync), else the
+    constraint of Chart.yaml."""
+    pinned = locked.get((dep.name, dep.repository))
+    if pinned is None:
+        return dep.version
+    version = parse_version(pinned)
+    try:
+        allowed = version is not None and parse_constraint(dep.version).matches(version)
+    except ConstraintError as exc:
+        raise RenderError(f"{dep.describe()}: {exc}", app=app, file=f"{rel}/Chart.yaml") from exc
+    if not allowed:
+        raise RenderError(f"{dep.describe()}: Chart.lock pins {pinned!r}, which Chart.yaml no "
+                          f"longer allows; run `helm dependency update` and commit Chart.lock",
+                          app=app, file=f"{rel}/Chart.lock")
+    return pinned
 
 
 def _memo_path(charts: ChartRepositories, ctx: RenderContext, rel: str) -> Path | None:
@@ -252,6 +275,11 @@ def _remember(charts: ChartRepositories, ctx: RenderContext, rel: str,
     if memo is None:
         return
     memo.parent.mkdir(parents=True, exist_ok=True)
-    tmp = memo.with_suffix(f".tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(record, sort_keys=True))
-    os.replace(tmp, memo)
+    fd, tmp = tempfile.mkstemp(dir=memo.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(record, sort_keys=True))
+        os.replace(tmp, memo)  # readers see the old record or the new one, never half
+    except OSError:
+        Path(tmp).unlink(missing_ok=True)
+        raise

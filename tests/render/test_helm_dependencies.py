@@ -67,7 +67,8 @@ def test_a_dependency_that_is_nowhere_fails_instead_of_rendering_nothing(tmp_pat
     source = app_chart(tmp_path, [{"name": "db", "version": "1.0.0"}])
     with pytest.raises(RenderError) as err:
         render(tmp_path, source, context(None))
-    assert "dependency 'db' 1.0.0: not in charts/ and no repository" in str(err.value)
+    assert "chart 'web': dependency 'db' 1.0.0: not in charts/ and no repository" \
+        in str(err.value)
     assert err.value.file == "apps/web/Chart.yaml"
 
 
@@ -139,6 +140,18 @@ def test_chart_lock_pins_the_version(tmp_path: Path, repo: HelmRepo,
         "digest": "sha256:0", "generated": "2026-01-01T00:00:00Z"}))
     objects = render(tmp_path, source, context(store))
     assert configmaps(objects)["db-cm"]["chart"] == "db-1.2.0"
+
+
+def test_chart_lock_out_of_sync_with_chart_yaml(tmp_path: Path, repo: HelmRepo,
+                                                store: ChartRepositories) -> None:
+    publish_versions(repo, "db", "1.2.0", "2.0.0")
+    source = app_chart(tmp_path, [{"name": "db", "version": "^2", "repository": repo.url}])
+    (tmp_path / "apps" / "web" / "Chart.lock").write_text(yaml.safe_dump({
+        "dependencies": [{"name": "db", "repository": repo.url, "version": "1.2.0"}]}))
+    with pytest.raises(RenderError, match="Chart.lock pins '1.2.0'") as err:
+        render(tmp_path, source, context(store))
+    assert err.value.file == "apps/web/Chart.lock"
+    assert repo.requests == []
 
 
 def test_a_warm_render_fetches_nothing_and_a_new_commit_no_archive(
@@ -320,3 +333,24 @@ def test_names_of_rendered_objects_are_stable(tmp_path: Path, repo: HelmRepo,
     source = app_chart(tmp_path, [{"name": "db", "version": "1.0.0", "repository": repo.url}])
     assert sorted(names(render(tmp_path, source, context(store)))) == [
         ("ConfigMap", "db-cm"), ("ConfigMap", "web-cm")]
+
+
+def test_the_engine_refuses_a_chart_with_a_dependency_missing_as_helm_template_does(
+        tmp_path: Path) -> None:
+    # What helm_deps normally prevents, checked by Helm's loader itself: a render never
+    # leaves a declared dependency out without a word.
+    import json
+    import subprocess
+    import sys
+
+    from gitops_tasks.render import _helm_engine
+
+    chart = write_chart(tmp_path / "web", "web", "0.1.0",
+                        dependencies=[{"name": "db", "version": "1.0.0"}])
+    request = {"chart": str(chart), "release": "r", "namespace": "n", "include_crds": True,
+               "values": [], "set": [], "set_string": []}
+    done = subprocess.run([sys.executable, "-I", _helm_engine.__file__], check=True,
+                          input=json.dumps(request).encode(), capture_output=True, timeout=60)
+    answer = json.loads(done.stdout)
+    assert answer["error"]["message"] == \
+        "found in Chart.yaml, but missing in charts/ directory: db"
