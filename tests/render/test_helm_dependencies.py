@@ -148,7 +148,7 @@ def test_chart_lock_out_of_sync_with_chart_yaml(tmp_path: Path, repo: HelmRepo,
     source = app_chart(tmp_path, [{"name": "db", "version": "^2", "repository": repo.url}])
     (tmp_path / "apps" / "web" / "Chart.lock").write_text(yaml.safe_dump({
         "dependencies": [{"name": "db", "repository": repo.url, "version": "1.2.0"}]}))
-    with pytest.raises(RenderError, match="Chart.lock pins '1.2.0'") as err:
+    with pytest.raises(RenderError, match=r"Chart\.lock pins '1\.2\.0'") as err:
         render(tmp_path, source, context(store))
     assert err.value.file == "apps/web/Chart.lock"
     assert repo.requests == []
