@@ -41,7 +41,7 @@ from ..log import get_logger
 from ..model.application import HelmSource, Source
 from . import _helm_engine, helm_deps, manifests, tools
 from .context import RenderContext, build_env, envsubst
-from .paths import check_symlinks, relative, safe_join, scratch_dir
+from .paths import check_symlinks, safe_join, scratch_dir
 
 # `bad/templates/a.yaml:6:15` or `parse error at (bad/templates/a.yaml:6)`: chart-relative.
 _TEMPLATE_LOCATION = re.compile(r"([^\s():\"']+/(?:templates|charts|crds)/[^\s():\"']+):(\d+)")
@@ -132,7 +132,7 @@ def _with_sdk(tree: Path, app_dir: Path, source: Source, opts: HelmSource, ctx: 
     if "error" in answer:
         err = answer["error"]
         message = str(err["message"]).replace(f"{tree}/", "").replace(
-            f"{scratch}/chart", relative(tree, app_dir))
+            f"{scratch}/chart", source.path)
         if err.get("file"):
             raise RenderError(f"helm: {message}", app=app, file=err["file"])
         raise _template_error(message, source, app)
@@ -181,12 +181,12 @@ def _with_binary(helm_bin: str, tree: Path, app_dir: Path, source: Source, opts:
                        max_output=ctx.settings.max_output_bytes)
     if result.returncode != 0:
         message = result.stderr_tail().replace(f"{tree}/", "").replace(
-            f"{scratch}/chart", relative(tree, app_dir)).removeprefix("Error: ")
+            f"{scratch}/chart", source.path).removeprefix("Error: ")
         for i, (name, _) in enumerate(value_docs):
             message = message.replace(str(scratch / f"values-{i}.yaml"), name)
         raise _template_error(message, source, app)
     return manifests.objects_from_text(result.stdout.decode("utf-8", "replace"),
-                                       file=f"{relative(tree, app_dir)} (helm template)",
+                                       file=f"{source.path} (helm template)",
                                        app=app)
 
 
