@@ -74,6 +74,8 @@ def sha256(data: bytes) -> str:
 class _Server:
     auth: tuple[str, str] | None = None
     requests: list[str] = field(default_factory=list)
+    # The Authorization header of each request (None: none sent).
+    authorizations: list[str | None] = field(default_factory=list)
     httpd: ThreadingHTTPServer | None = None
 
     @property
@@ -97,6 +99,7 @@ class _Server:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # the name http.server dispatches on
                 server.requests.append(self.path)
+                server.authorizations.append(self.headers.get("Authorization"))
                 status, headers, body = server.answer(self)
                 self.send_response(status)
                 for key, value in headers.items():
@@ -132,11 +135,12 @@ class HelmRepo(_Server):
         return f"http://127.0.0.1:{self.port}/{self.prefix}"
 
     def publish(self, archive: bytes, name: str, version: str, *, digest: str | None = None,
-                with_digest: bool = True) -> None:
+                with_digest: bool = True, url: str | None = None) -> None:
+        """Serve `archive` and list it in the index (at `url` instead, when given)."""
         file = f"packages/{name}-{version}.tgz"
         self.files[f"/{self.prefix}/{file}"] = archive
         entry: dict[str, Any] = {"name": name, "version": version, "apiVersion": "v2",
-                                 "urls": [file]}
+                                 "urls": [url or file]}
         if with_digest:
             entry["digest"] = digest or sha256(archive)
         self.entries.setdefault(name, []).insert(0, entry)

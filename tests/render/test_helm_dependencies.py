@@ -279,6 +279,37 @@ def test_credentials_from_a_helm_repository_secret(tmp_path: Path) -> None:
         assert "db-cm" in configmaps(render(tmp_path, source, context(good)))
 
 
+def test_credentials_go_to_the_repository_host_only(tmp_path: Path) -> None:
+    with HelmRepo(auth=("reader", "s3cret")).running() as repo, \
+            HelmRepo(prefix="mirror").running() as elsewhere:
+        archive = package("db", "1.0.0")
+        elsewhere.publish(archive, "db", "1.0.0")
+        # The index names an archive on another host (a CDN, GitHub releases): Helm fetches
+        # it there without the repository's credentials (passCredentials: false).
+        repo.publish(archive, "db", "1.0.0",
+                     url=f"http://localhost:{elsewhere.port}/mirror/packages/db-1.0.0.tgz")
+        store = ChartRepositories(tmp_path / "cache", helm_creds(RepoCredentials(
+            url=repo.url, username="reader", password="s3cret", repo_type="helm")), timeout=5)
+        source = app_chart(tmp_path, [{"name": "db", "version": "1.0.0",
+                                       "repository": repo.url}])
+        assert "db-cm" in configmaps(render(tmp_path, source, context(store)))
+        assert elsewhere.requests == ["/mirror/packages/db-1.0.0.tgz"]
+        assert elsewhere.authorizations == [None]
+        assert repo.authorizations[0] is not None
+
+
+def test_template_errors_name_repository_paths_not_the_scratch_copy(
+        tmp_path: Path, repo: HelmRepo, store: ChartRepositories) -> None:
+    publish_versions(repo, "db", "1.0.0")
+    source = app_chart(tmp_path, [{"name": "db", "version": "1.0.0", "repository": repo.url}])
+    (tmp_path / "apps" / "web" / "templates" / "bad.yaml").write_text(
+        "kind: ConfigMap\n{{ .Values.nope.deeper }}\n")
+    with pytest.raises(RenderError) as err:
+        render(tmp_path, source, context(store))
+    assert err.value.file == "apps/web/templates/bad.yaml"
+    assert "gitops-render" not in str(err.value)
+
+
 def test_repository_by_name_is_refused_with_a_hint(tmp_path: Path,
                                                   store: ChartRepositories) -> None:
     source = app_chart(tmp_path, [{"name": "db", "version": "1.0.0", "repository": "@stable"}])
