@@ -25,8 +25,10 @@ from ..errors import (
     SourceError,
     SourceTooLarge,
 )
+from ..log import get_logger
 from ..source.urls import redact
 
+_log = get_logger(component="charts.transfer")
 _MAX_REDIRECTS = 5
 _CHUNK = 64 * 1024
 
@@ -109,13 +111,16 @@ def get(url: str, *, auth: Auth | None = None, limits: Limits | None = None,
         request = urllib.request.Request(current, headers=headers, method="GET")
         try:
             with _OPENER.open(request, timeout=limits.timeout) as resp:
-                return Response(current, resp.status, _headers(resp.headers),
-                                _read(resp, current, limits.max_bytes))
+                body = _read(resp, current, limits.max_bytes)
+                _log.debug("chart repository request", url=redact(current),
+                           status=resp.status, bytes=len(body))
+                return Response(current, resp.status, _headers(resp.headers), body)
         except urllib.error.HTTPError as exc:
             location = exc.headers.get("Location") if exc.headers else None
             if exc.code in (301, 302, 303, 307, 308) and location:
                 current = urllib.parse.urljoin(current, location)
                 continue
+            _log.debug("chart repository request", url=redact(current), status=exc.code)
             if exc.code in allow_status:
                 body = _read(exc, current, 1024 * 1024) if exc.fp is not None else b""
                 return Response(current, exc.code, _headers(exc.headers), body)

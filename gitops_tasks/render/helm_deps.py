@@ -36,7 +36,13 @@ import yaml
 
 from ..charts.store import ChartRepositories, is_helm_repo_url
 from ..charts.versions import ConstraintError, parse_constraint, parse_version
-from ..errors import RenderError, SourceError, UnsafePath
+from ..errors import (
+    DependencyUnreachable,
+    RenderError,
+    RepoUnreachable,
+    SourceError,
+    UnsafePath,
+)
 from ..log import get_logger
 from ..source.urls import redact
 from .context import RenderContext
@@ -210,6 +216,9 @@ def _fetch_remote(deps: list[Dependency], locked: dict[tuple[str, str], str], de
         constraint = _pinned(dep, locked, app=app, rel=rel)
         try:
             ref, archive = charts.pull(dep.repository, dep.name, constraint)
+        except RepoUnreachable as exc:
+            raise DependencyUnreachable(f"{dep.describe()}: {exc.message}", app=app,
+                                        file=f"{rel}/Chart.yaml") from exc
         except SourceError as exc:
             raise RenderError(f"{dep.describe()}: {exc.message}", app=app,
                               file=f"{rel}/Chart.yaml") from exc

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from gitops_tasks.charts.store import ChartRepositories
-from gitops_tasks.errors import RenderError, UnsafePath
+from gitops_tasks.errors import RenderError, TransientError, UnsafePath
 from gitops_tasks.model.application import HelmSource, Source
 from gitops_tasks.render import RenderContext, render
 from gitops_tasks.settings import RenderSettings
@@ -241,8 +241,10 @@ def test_unreachable_repository(tmp_path: Path, store: ChartRepositories) -> Non
         port = s.getsockname()[1]  # nothing listens there once closed
     source = app_chart(tmp_path, [{"name": "db", "version": "1.0.0",
                                    "repository": f"http://127.0.0.1:{port}/charts"}])
-    with pytest.raises(RenderError, match=r"dependency 'db'.*is unreachable"):
+    with pytest.raises(RenderError, match=r"dependency 'db'.*is unreachable") as err:
         render(tmp_path, source, context(store))
+    # Worth retrying: the refresh backs off and tries again instead of waiting for Git.
+    assert isinstance(err.value, TransientError)
 
 
 def test_archive_over_the_size_cap_is_refused(tmp_path: Path, repo: HelmRepo) -> None:
