@@ -3,9 +3,9 @@
 Called by the `gitops.sweep` task every reconciliation interval. For thousands of apps a sweep
 where nothing moved must cost O(repos + kinds), not O(objects):
 
-- each repository is resolved once for all its apps and revisions (one ls-remote); a chart
-  from a Helm repository is resolved once per (repository, chart, version range), through
-  the repository's index or tags, not cached between sweeps;
+- each repository is resolved once for all its apps and revisions (one ls-remote); charts
+  from Helm repositories with one index.yaml read per repository (OCI: the tags of each
+  chart), not cached between sweeps;
 - the live state of managed objects is read with one label-selected, metadata-only list per
   (destination, kind), not one GET per object;
 - an app whose fingerprint (commit, spec, resourceVersions of its inventory) is the one its
@@ -28,7 +28,7 @@ from typing import Any
 
 import redis
 
-from .charts.store import ChartRepositories
+from .charts.store import ChartRepositories, ChartVersion
 from .cluster import Cluster, Destinations
 from .comparison import Comparison
 from .errors import GitOpsError, InvalidApplication, TransientError
@@ -257,28 +257,27 @@ class Sweeper:
         """The chart version of each app whose source is a Helm repository (its "sha" for the
         fingerprint). Not published for the refreshes: (repoURL, targetRevision) does not
         name one chart, so each refresh resolves its own."""
-        versions: dict[tuple[str, str, str], str | GitOpsError] = {}
+        wanted = {entry.app.source.chart_key for entry in apps.values()
+                  if entry.app is not None and entry.app.source.chart}
+        if not wanted:
+            return 0
+        if self.charts is None:
+            found: dict[tuple[str, str, str], ChartVersion | GitOpsError] = dict.fromkeys(
+                wanted, GitOpsError("no access to Helm repositories configured"))
+        else:
+            found = self.charts.resolve_all(wanted)
+        for key, got in found.items():
+            if isinstance(got, GitOpsError):
+                result.problems.append(f"{redact(key[0])} {key[1]} {key[2]}: {got.message}")
         for entry in apps.values():
             if entry.app is None or not entry.app.source.chart:
                 continue
-            source = entry.app.source
-            key = (source.repo_url, source.chart, source.target_revision)
-            if key not in versions:
-                if self.charts is None:
-                    versions[key] = GitOpsError("no access to Helm repositories configured")
-                else:
-                    try:
-                        versions[key] = self.charts.resolve(*key).version
-                    except GitOpsError as exc:
-                        versions[key] = exc
-                        result.problems.append(f"{redact(source.repo_url)} {source.chart} "
-                                               f"{source.target_revision}: {exc.message}")
-            got = versions[key]
-            if isinstance(got, str):
-                entry.sha = got
-            else:
+            got = found[entry.app.source.chart_key]
+            if isinstance(got, GitOpsError):
                 entry.sha_error = got
-        return len({(url, chart) for url, chart, _ in versions})
+            else:
+                entry.sha = got.version
+        return len({(url, chart) for url, chart, _ in found})
 
     def _list_live(self, apps: dict[str, _App], result: SweepResult
                    ) -> dict[str, dict[ResourceKey, dict[str, Any]]]:

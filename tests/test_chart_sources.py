@@ -195,16 +195,25 @@ def test_sync_applies_the_chart_and_records_its_version(env: Any, repo: HelmRepo
 
 def test_the_sweep_resolves_chart_apps_without_git(tmp_path: Path, repo: HelmRepo,
                                                    api_client: Any) -> None:
+    repo.publish(package("api", "0.3.0"), "api", "0.3.0")
     mirrors = GitMirrors(GitSettings(cache_dir=tmp_path / "cache"))
-    obj = {"apiVersion": keys.API_VERSION, "kind": "Application",
-           "metadata": {"name": "web", "namespace": "gitops-tasks"},
-           "spec": {"source": {"repoURL": repo.url, "chart": "web", "targetRevision": "1.*"},
-                    "destination": {"server": "https://kubernetes.default.svc",
-                                    "namespace": "prod"}}}
+
+    def obj(name: str, chart: str, revision: str) -> dict[str, Any]:
+        return {"apiVersion": keys.API_VERSION, "kind": "Application",
+                "metadata": {"name": name, "namespace": "gitops-tasks"},
+                "spec": {"source": {"repoURL": repo.url, "chart": chart,
+                                    "targetRevision": revision},
+                         "destination": {"server": "https://kubernetes.default.svc",
+                                         "namespace": "prod"}}}
+
     sweeper = Sweeper(mirrors, Destinations(api_client, control_namespace="gitops-tasks"),
                       SeenStore(None), ReconcileSettings(), namespace="gitops-tasks",
                       clock=time.time, charts=ChartRepositories(tmp_path / "cache", timeout=5))
-    result = sweeper.sweep([obj])
-    assert [(d.name, d.sha) for d in result.due] == [("web", "1.2.5")]
+    result = sweeper.sweep([obj("web", "web", "1.*"), obj("web-2", "web", "*"),
+                            obj("api", "api", "0.*"), obj("gone", "nosuch", "*")])
+    assert sorted((d.name, d.sha) for d in result.due) == [
+        ("api", "0.3.0"), ("gone", None), ("web", "1.2.5"), ("web-2", "2.0.0")]
+    # One index read for all the charts of the repository; no git at all.
+    assert repo.requests == ["/charts/index.yaml"]
     assert mirrors.stats.ls_remotes == 0 and result.shas == {}
-    assert result.problems == []
+    assert len(result.problems) == 1 and "chart 'nosuch' not found" in result.problems[0]

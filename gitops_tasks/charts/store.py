@@ -14,10 +14,12 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from ..errors import GitOpsError
 from ..log import get_logger
 from ..source.credentials import RepoCredentials
 from ..source.urls import normalize_repo_url, redact, split_userinfo
@@ -76,6 +78,35 @@ class ChartRepositories:
         entries = repository.fetch_index(url, auth, self.limits)
         entry = repository.pick(entries, url, chart, constraint)
         return ChartVersion(repo_url, chart, entry.version, entry.digest, entry.url)
+
+    def resolve_all(self, wanted: Iterable[tuple[str, str, str]]
+                    ) -> dict[tuple[str, str, str], ChartVersion | GitOpsError]:
+        """`resolve` for many (repository, chart, constraint) at once, reading each HTTP
+        repository's index once (a sweep over many charts of one repository); an error is
+        the value of the keys it concerns instead of being raised."""
+        out: dict[tuple[str, str, str], ChartVersion | GitOpsError] = {}
+        indexes: dict[str, dict[str, Any] | GitOpsError] = {}
+        for key in dict.fromkeys(wanted):
+            repo_url, chart, constraint = key
+            try:
+                if is_oci(repo_url):
+                    out[key] = self.resolve(repo_url, chart, constraint)
+                    continue
+                url, auth = self._http(repo_url)
+                if url not in indexes:
+                    try:
+                        indexes[url] = repository.fetch_index(url, auth, self.limits)
+                    except GitOpsError as exc:
+                        indexes[url] = exc
+                entries = indexes[url]
+                if isinstance(entries, GitOpsError):
+                    out[key] = entries
+                    continue
+                entry = repository.pick(entries, url, chart, constraint)
+                out[key] = ChartVersion(repo_url, chart, entry.version, entry.digest, entry.url)
+            except GitOpsError as exc:
+                out[key] = exc
+        return out
 
     def archive(self, ref: ChartVersion) -> Path:
         """The chart's .tgz, from the store or downloaded into it."""

@@ -97,6 +97,11 @@ class Source:
     def is_helm_repository(self) -> bool:
         return bool(self.chart)
 
+    @property
+    def chart_key(self) -> tuple[str, str, str]:
+        """(repoURL, chart, targetRevision): what a chart source's version depends on."""
+        return (self.repo_url, self.chart, self.target_revision)
+
     def options_hash(self, *extra: str) -> str:
         """A stable hash of everything that shapes the rendered output except the commit."""
         doc = asdict(self)
