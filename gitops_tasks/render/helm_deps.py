@@ -46,7 +46,7 @@ from ..errors import (
 from ..log import get_logger
 from ..source.urls import redact
 from .context import RenderContext
-from .paths import check_symlinks, copy_tree, relative, safe_join
+from .paths import check_symlinks, is_inside, relative, safe_join
 
 _MAX_CHART_YAML = 1024 * 1024
 
@@ -150,7 +150,7 @@ def prepare(tree: Path, app_dir: Path, ctx: RenderContext, scratch: Path) -> Pat
     if not missing:
         return app_dir
     chart = scratch / "chart"
-    copy_tree(app_dir, chart, app=app)
+    _copy_chart(tree, app_dir, chart, app=app)
     (chart / "charts").mkdir(exist_ok=True)
     locked = _locked(app_dir, app=app, file=rel)
     remote: list[Dependency] = []
@@ -195,7 +195,32 @@ def _copy_local(tree: Path, app_dir: Path, dep: Dependency, dest: Path, *, app: 
         if not ok:
             raise RenderError(f"{dep.describe()}: the chart at {target!r} is version "
                               f"{doc.get('version')!r}", app=app, file=f"{rel}/Chart.yaml")
-    copy_tree(src, dest, app=app)
+    _copy_chart(tree, src, dest, app=app)
+
+
+def _copy_chart(tree: Path, src: Path, dest: Path, *, app: str) -> None:
+    """Copy the chart at `src` to `dest` as Helm's loader would read it: links are followed
+    (their targets were checked to be inside the repository; one that is not is refused here
+    as well), so a template linked from elsewhere in the repository is in the copy too. A
+    directory reached twice through links (a loop) is refused, as Helm's loader refuses it."""
+
+    def copy_dir(source: Path, target: Path, seen: frozenset[Path]) -> None:
+        real = source.resolve()
+        if real in seen:
+            raise UnsafePath(f"symlink loop at {relative(tree, source)!r}", app=app)
+        target.mkdir(parents=True, exist_ok=True)
+        for entry in sorted(source.iterdir()):
+            if entry.name in (".git", ".hg", ".svn"):
+                continue
+            if entry.is_symlink() and not is_inside(tree, entry):
+                raise UnsafePath(f"symlink {relative(tree, entry)!r} points outside the "
+                                 f"repository", app=app)
+            if entry.is_dir():
+                copy_dir(entry, target / entry.name, seen | {real})
+            elif entry.is_file():
+                shutil.copyfile(entry, target / entry.name)
+
+    copy_dir(src, dest, frozenset())
 
 
 def _fetch_remote(deps: list[Dependency], locked: dict[tuple[str, str], str], dest: Path,

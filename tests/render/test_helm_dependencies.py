@@ -312,6 +312,20 @@ def test_template_errors_name_repository_paths_not_the_scratch_copy(
     assert "gitops-render" not in str(err.value)
 
 
+def test_links_to_files_elsewhere_in_the_repository_survive_the_scratch_copy(
+        tmp_path: Path, repo: HelmRepo, store: ChartRepositories) -> None:
+    publish_versions(repo, "db", "1.0.0")
+    source = app_chart(tmp_path, [{"name": "db", "version": "1.0.0", "repository": repo.url}])
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "_helpers.tpl").write_text('{{- define "owner" -}}team-a{{- end -}}')
+    templates = tmp_path / "apps" / "web" / "templates"
+    (templates / "_helpers.tpl").symlink_to("../../../shared/_helpers.tpl")
+    (templates / "owner.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: owner\n"
+        "data:\n  owner: {{ include \"owner\" . }}\n")
+    assert configmaps(render(tmp_path, source, context(store)))["owner"] == {"owner": "team-a"}
+
+
 def test_repository_by_name_is_refused_with_a_hint(tmp_path: Path,
                                                   store: ChartRepositories) -> None:
     source = app_chart(tmp_path, [{"name": "db", "version": "1.0.0", "repository": "@stable"}])
