@@ -5,6 +5,7 @@ queued at once when Redis answers. No output here; callers present the results."
 from __future__ import annotations
 
 import getpass
+import re
 from typing import Any
 
 from .appstore import AppNotFound
@@ -13,6 +14,8 @@ from .model import keys, parse_application
 from .model.operation import Operation, SyncRequest
 from .operations import request_sync, request_terminate
 from .runtime import Runtime
+
+_SHA = re.compile(r"^[0-9a-f]{7,40}$")
 
 
 class Refused(GitOpsError):
@@ -115,3 +118,60 @@ def diff(rt: Runtime, name: str, timeout: float) -> dict[str, Any]:
     if answer.get("error"):
         raise Refused(str(answer["error"]), app=name, status=422)
     return answer
+
+
+def resource_tree(rt: Runtime, name: str) -> dict[str, Any]:
+    """The app's recorded resources with the objects their controllers made (ReplicaSets,
+    Pods, Jobs), read live: {"nodes": [...]} (see `tree.build`)."""
+    from . import tree
+    from .cluster import ApiForbidden, UnknownKind
+
+    obj = get(rt, name)
+    app = parse_application(obj)
+    resources = [r for r in (obj.get("status") or {}).get("resources") or []
+                 if isinstance(r, dict)]
+    cluster = rt.destinations.resolve(app.destination)
+    live: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+    others: list[dict[str, Any]] = []
+    listed: set[tuple[str, str, str]] = set()
+
+    def read_children(group: str, kind: str, namespace: str) -> None:
+        for api_version, child in tree.child_kinds(group, kind):
+            if (api_version, child, namespace) in listed:
+                continue
+            listed.add((api_version, child, namespace))
+            try:
+                found = cluster.list(api_version, child, namespace=namespace)
+            except (ApiForbidden, UnknownKind):
+                continue  # not ours to see: the tree shows the app's own objects only
+            others.extend(found)
+            if found:  # a Deployment's ReplicaSets have Pods of their own
+                read_children(api_version.rpartition("/")[0], child, namespace)
+
+    for r in resources:
+        group, kind = str(r.get("group", "")), str(r.get("kind", ""))
+        if not tree.child_kinds(group, kind):
+            continue
+        version = str(r.get("version", ""))
+        api_version = f"{group}/{version}" if group else version
+        namespace, res_name = str(r.get("namespace", "")), str(r.get("name", ""))
+        try:
+            parent = cluster.get(api_version, kind, res_name, namespace)
+        except (ApiForbidden, UnknownKind):
+            continue
+        if parent is None:
+            continue
+        live[(group, kind, namespace, res_name)] = parent
+        read_children(group, kind, namespace)
+    if rt.health is None:
+        return {"nodes": tree.build(resources, live, others)}
+    return {"nodes": tree.build(resources, live, others, rt.health.current())}
+
+
+def revision_metadata(rt: Runtime, name: str, revision: str) -> dict[str, str]:
+    """{sha, author, date, message} of a commit of the app's repository."""
+    obj = get(rt, name)
+    app = parse_application(obj)
+    if not _SHA.match(revision):
+        raise Refused(f"{revision!r} is not a commit SHA", app=name)
+    return rt.mirrors.commit_info(app.source.repo_url, revision, app=name)

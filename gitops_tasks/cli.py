@@ -116,9 +116,9 @@ def _warn_if_unregistered(reconciler: Any, app: Application) -> dict[str, Any] |
     previous, exists = reconciler.load_status(app)
     if not exists:
         print(f"note: Application {app.name} is not in namespace "
-              f"{reconciler.apps.namespace}: there is no recorded inventory (objects removed "
-              "from Git cannot be found for pruning) and no status is written. "
-              "`kubectl apply` the Application first to keep both.", file=sys.stderr)
+              f"{reconciler.apps.namespace}: there is no recorded inventory, so its objects "
+              "are found by their tracking label (one list per kind), and no status is "
+              "written. `kubectl apply` the Application first to keep both.", file=sys.stderr)
     return previous  # type: ignore[no-any-return]
 
 
@@ -140,9 +140,11 @@ def _cmd_diff(args: argparse.Namespace) -> int:
     for key, owner in sorted(cmp.shared.items()):
         differs = True
         print(f"===== {key} (owned by application {owner}: not compared) =====")
-    for key, message in sorted(cmp.errors.items()):
-        print(f"error: {key}: {message}", file=sys.stderr)
-    if cmp.errors:
+    # The conditions explain what could not be compared (and warnings such as a shared
+    # resource): printed, not left for status.conditions only.
+    for ctype, message in cmp.conditions:
+        print(f"{ctype}: {message}", file=sys.stderr)
+    if cmp.errors or cmp.sync_status == "Unknown":
         return 2
     return 1 if differs else 0
 
@@ -168,6 +170,8 @@ def _print_outcome(app_name: str, outcome: Any) -> None:
     for row in rows:
         print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4])
     print(f"\n{app_name}: {outcome.phase} at {outcome.revision[:12] or '-'}: {outcome.message}")
+    for ctype, message in outcome.conditions:
+        print(f"{ctype}: {message}", file=sys.stderr)
 
 
 def _cmd_refresh(args: argparse.Namespace) -> int:
@@ -258,6 +262,18 @@ def _cmd_up(args: argparse.Namespace) -> int:
     kubesim = True if args.kubesim else (False if args.no_kubesim else None)
     return run(Path(args.workdir).resolve(), workers=args.workers,
                webhook_port=args.webhook_port, flower_port=args.flower_port, kubesim=kubesim)
+
+
+def _cmd_health(args: argparse.Namespace) -> int:
+    """The health of every object in a file, with the configured checks (see `cli_health`)."""
+    from . import cli_health
+
+    cfg = settings_mod.load()
+    directories = [Path(d) for d in args.customizations]
+    if cfg.health.customizations_dir is not None:
+        directories.append(cfg.health.customizations_dir)
+    return cli_health.run(args.file, configmap=args.configmap, directories=directories,
+                          output=args.output)
 
 
 def _cmd_settings(args: argparse.Namespace) -> int:
@@ -480,6 +496,18 @@ def build_parser() -> argparse.ArgumentParser:
     up.set_defaults(func=_cmd_up)
     from .views import OUTPUTS
 
+    health = sub.add_parser("health", help="the health of every object in a YAML file, with "
+                                           "the built-in checks and the custom Lua scripts")
+    health.add_argument("-f", "--file", required=True,
+                        help="objects, a YAML stream or a List (- for stdin)")
+    health.add_argument("--customizations", action="append", default=[], metavar="DIR",
+                        help="health.lua scripts as <group>/<kind>/health.lua (repeatable; "
+                             "before $GITOPS_TASKS_RESOURCE_CUSTOMIZATIONS_DIR)")
+    health.add_argument("--configmap", metavar="FILE",
+                        help="a gitops-tasks-cm ConfigMap manifest whose scripts come first")
+    health.add_argument("-o", "--output", choices=OUTPUTS, default="table")
+    health.set_defaults(func=_cmd_health)
+
     shown = sub.add_parser("settings", help="every GITOPS_TASKS_* setting: default and value "
                                             "here (credentials masked); exit 2 if one is invalid")
     shown.add_argument("-o", "--output", choices=OUTPUTS, default="table")
@@ -513,7 +541,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             traceback.print_exc()
         print(f"error: {exc}", file=sys.stderr)
-        return 2 if "diff" in (args.command, getattr(args, "action", "")) else 1
+        # diff: 1 means "differences"; health: 1 would read as "unhealthy". Errors are 2.
+        return 2 if {"diff", "health"} & {args.command, getattr(args, "action", "")} else 1
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # a bug or an unforeseen failure: one line unless --debug

@@ -1,22 +1,33 @@
 """Git versus the cluster for one app: render, read live objects, diff, assess health.
 
 `Comparer.compare` is called by the reconciler for every refresh and sync. It reads only the
-objects the app renders and the inventory it recorded (never a cluster-wide scan), detects
-objects another app owns, and asks the API server for a dry-run apply only when the manifest
-or the live object changed (the dry-run cache).
+objects the app renders and the inventory it recorded, detects objects another app owns, and
+asks the API server for a dry-run apply only when the manifest or the live object changed (the
+dry-run cache). Without a recorded inventory (an app never registered, its status lost, the
+Application re-created) the app's objects are found by its tracking label instead, one
+metadata list per served kind, so what left Git is still pruned; that scan is the exception,
+paid once, since the first status written records the inventory.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .cluster import ApiPermanent, Cluster, Destinations, UnknownKind
+from .cluster import (
+    ApiForbidden,
+    ApiPermanent,
+    ApiTransient,
+    Cluster,
+    Destinations,
+    UnknownKind,
+)
 from .diff import DryRunCache, ResourceDiff, ResourceStatus, compare, manifest_hash
 from .errors import PermanentError
-from .health import Health, HealthStatus, app_health, resource_health
+from .health import NONE, Customizations, Health, HealthStatus, app_health, resource_health
+from .log import get_logger
 from .manifests import ManifestSource
 from .model import Application, keys
 from .model import status as st
@@ -24,6 +35,12 @@ from .model.operation import OperationState
 from .model.resources import ResourceKey
 from .render.tracking import owner_of, stamp
 from .sync import app_options, hook_types, object_options
+
+# Kinds a tracking label on which never means the app applied it: events copy nothing, but
+# are listed in every namespace and there are many of them.
+_NOT_APPLIED = frozenset({("", "Event"), ("events.k8s.io", "Event")})
+
+_log = get_logger(component="comparison")
 
 
 @dataclass
@@ -43,6 +60,10 @@ class Comparison:
     errors: dict[ResourceKey, str] = field(default_factory=dict)
     conditions: list[tuple[str, str]] = field(default_factory=list)
     dry_runs: int = 0
+    # The app's objects were found by label (there was no recorded inventory).
+    discovered: bool = False
+    # The users' health scripts this comparison judged with: the sync after it uses the same.
+    customizations: Customizations = NONE
 
     @property
     def sync_status(self) -> str:
@@ -100,18 +121,24 @@ def _child_app_not_yet_reporting(key: ResourceKey, health: Health | None) -> boo
 
 
 def _fill_scope(cluster: Cluster, obj: dict[str, Any], app: Application,
-                crd_scopes: dict[tuple[str, str], bool]) -> None:
+                crd_scopes: dict[tuple[str, str], bool], skip_missing: bool = False) -> None:
     """Namespaced objects without a namespace go to the destination namespace; cluster-scoped
-    ones lose any namespace; then the tracking id is stamped again with the final namespace."""
+    ones lose any namespace; then the tracking id is stamped again with the final namespace.
+    A kind the cluster does not serve yet takes its scope from a CRD among the targets, or,
+    with SkipDryRunOnMissingResource, is taken as namespaced (as Argo CD takes an unknown kind)
+    and left for the sync to apply once its CRD exists."""
     api_version = str(obj.get("apiVersion", ""))
     kind = str(obj.get("kind", ""))
     group = api_version.rpartition("/")[0]
     try:
         namespaced = cluster.resource(api_version, kind).namespaced
     except UnknownKind:
-        if (group, kind) not in crd_scopes:
+        if (group, kind) in crd_scopes:
+            namespaced = crd_scopes[(group, kind)]
+        elif skip_missing:
+            namespaced = True
+        else:
             raise
-        namespaced = crd_scopes[(group, kind)]
     meta = obj.setdefault("metadata", {})
     if namespaced:
         if not meta.get("namespace"):
@@ -136,10 +163,13 @@ def _crd_scopes(targets: list[dict[str, Any]]) -> dict[tuple[str, str], bool]:
 
 class Comparer:
     def __init__(self, manifests: ManifestSource, destinations: Destinations,
-                 dry_run_cache: DryRunCache | None = None) -> None:
+                 dry_run_cache: DryRunCache | None = None,
+                 customizations: Callable[[], Customizations] | None = None) -> None:
         self.manifests = manifests
         self.destinations = destinations
         self.dry_run_cache = dry_run_cache or DryRunCache(None)
+        # Asked once per comparison (it re-reads its sources at most every 30 s itself).
+        self.customizations = customizations or (lambda: NONE)
 
     def compare(self, app: Application, previous: dict[str, Any] | None = None, *,
                 revision: str | None = None, sha: str | None = None,
@@ -149,13 +179,16 @@ class Comparer:
         when the caller resolved it already; `hard`: no render or dry-run cache."""
         cluster = self.destinations.resolve(app.destination)
         rendered = self.manifests.manifests(app, revision, sha=sha, fresh=hard)
-        cmp = Comparison(app=app, revision=rendered.revision, cluster=cluster)
+        cmp = Comparison(app=app, revision=rendered.revision, cluster=cluster,
+                         customizations=self.customizations())
         objects = copy.deepcopy(rendered.manifests)
         scopes = _crd_scopes(objects)
+        defaults = app_options(app.sync_policy.sync_options).object_defaults()
         seen: set[ResourceKey] = set()
         for obj in objects:
             try:
-                _fill_scope(cluster, obj, app, scopes)
+                _fill_scope(cluster, obj, app, scopes,
+                            object_options(obj, defaults).skip_dry_run_on_missing_resource)
             except UnknownKind as exc:
                 key = ResourceKey.of(obj)
                 cmp.errors[key] = exc.message
@@ -189,11 +222,67 @@ class Comparer:
                             r.get("name", ""))] = api_version
         return out
 
+    def _discover(self, cmp: Comparison) -> dict[ResourceKey, str]:
+        """The app's objects by its tracking label, across every kind the destination serves
+        and lists, in the namespaces it deploys to: for an app with no recorded inventory.
+        An object counts only when its tracking annotation names this app and the object
+        itself (a controller that copies labels and annotations to what it creates does not
+        make those objects the app's). A kind this identity may not list is skipped, and
+        said."""
+        cmp.discovered = True
+        selector = f"{keys.APP_LABEL}={keys.app_label_value(cmp.app.name)}"
+        # Namespaced kinds are looked for where the app deploys (its destination and the
+        # namespaces its manifests name), not cluster-wide: cheaper, and an app of the same
+        # name deploying elsewhere (another control namespace) is not mistaken for this one.
+        namespaces = sorted({cmp.app.destination.namespace,
+                             *(k.namespace for k in cmp.versions)} - {""})
+        out: dict[ResourceKey, str] = {}
+        skipped: list[str] = []
+        for info in cmp.cluster.served_kinds():
+            if "list" not in info.verbs or (info.group, info.kind) in _NOT_APPLIED:
+                continue
+            items: list[dict[str, Any]] = []
+            try:
+                for namespace in (namespaces if info.namespaced else [""]):
+                    items.extend(self._list_retrying(cmp.cluster, info.api_version, info.kind,
+                                                     namespace, selector))
+            except (ApiForbidden, UnknownKind, ApiTransient):
+                # One kind the server will not list now must not keep the whole app from
+                # being compared (a scan makes dozens of requests): it is skipped, and said.
+                skipped.append(f"{info.kind}.{info.group}" if info.group else info.kind)
+                continue
+            for item in items:
+                meta = item.get("metadata") or {}
+                value = (meta.get("annotations") or {}).get(keys.TRACKING_ANNOTATION)
+                parsed = keys.parse_tracking_id(value) if isinstance(value, str) else None
+                key = ResourceKey(info.group, info.kind, str(meta.get("namespace") or ""),
+                                  str(meta.get("name") or ""))
+                if parsed == (cmp.app.name, key.group, key.kind, key.namespace, key.name):
+                    out[key] = info.api_version
+        if skipped:
+            _log.warning("objects of some kinds could not be listed; those are not found "
+                         "for pruning", app=cmp.app.name, kinds=sorted(skipped))
+        return out
+
+    @staticmethod
+    def _list_retrying(cluster: Cluster, api_version: str, kind: str, namespace: str,
+                       selector: str, attempts: int = 3) -> list[dict[str, Any]]:
+        for attempt in range(attempts):
+            try:
+                return cluster.list_metadata(api_version, kind, namespace=namespace,
+                                             label_selector=selector)[0]
+            except ApiTransient:
+                if attempt == attempts - 1:
+                    raise
+        return []
+
     def _read_live(self, cmp: Comparison, previous: dict[str, Any] | None) -> None:
         # Hooks are not compared: the sync reads each one itself, by its per-operation name.
         hooks = {ResourceKey.of(h) for h in cmp.hooks}
         wanted = {k: v for k, v in cmp.versions.items() if k not in hooks}
-        for key, api_version in self._inventory(previous).items():
+        recorded = previous is not None and "resources" in previous
+        found = self._inventory(previous) if recorded else self._discover(cmp)
+        for key, api_version in found.items():
             wanted.setdefault(key, api_version)
         for key, api_version in wanted.items():
             if key in cmp.errors:
@@ -237,14 +326,14 @@ class Comparer:
             except ApiPermanent as exc:
                 cmp.errors[key] = exc.message
                 cmp.conditions.append((st.COMPARISON_ERROR, f"{key}: {exc.message}"))
-                cmp.healths[key] = resource_health(live)
+                cmp.healths[key] = resource_health(live, cmp.customizations)
                 continue
             cmp.diffs[key] = compare(key, predicted, live, rules)
-            cmp.healths[key] = resource_health(live)
+            cmp.healths[key] = resource_health(live, cmp.customizations)
         for key, live in cmp.live.items():
             if key not in target_keys and key not in hook_keys:
                 cmp.diffs[key] = compare(key, None, live, rules, tracked=True)
-                cmp.healths[key] = resource_health(live)
+                cmp.healths[key] = resource_health(live, cmp.customizations)
 
     def remember_applied(self, cluster: Cluster, target: dict[str, Any],
                          stored: dict[str, Any]) -> None:
@@ -325,7 +414,7 @@ def after_sync(cmp: Comparison, applied: Mapping[ResourceKey, dict[str, Any]],
             continue  # hooks, and the CreateNamespace namespace, are not part of the app
         after.live[key] = obj
         after.diffs[key] = compare(key, obj, obj, cmp.app.ignore_differences)
-        after.healths[key] = resource_health(obj)
+        after.healths[key] = resource_health(obj, cmp.customizations)
     for key in pruned:
         for table in (after.live, after.diffs, after.healths):
             table.pop(key, None)

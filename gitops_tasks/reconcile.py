@@ -21,6 +21,7 @@ from .comparison import Comparer, Comparison, status_document
 from .dependencies import dependencies_ready
 from .diff import DryRunCache
 from .errors import GitOpsError, PermanentError, TransientError
+from .health import Customizations
 from .log import get_logger
 from .manifests import ManifestSource
 from .model import Application
@@ -89,11 +90,12 @@ class Reconciler:
         sleep: Callable[[float], None] = time.sleep,
         tasks: TaskSettings | None = None,
         reconcile: ReconcileSettings | None = None,
+        customizations: Callable[[], Customizations] | None = None,
     ) -> None:
         self.manifests = manifests
         self.destinations = destinations
         self.apps = apps
-        self.comparer = Comparer(manifests, destinations, dry_run_cache)
+        self.comparer = Comparer(manifests, destinations, dry_run_cache, customizations)
         self.hook_timeout = hook_timeout
         self.sleep = sleep
         self.reconcile_settings = reconcile or ReconcileSettings()

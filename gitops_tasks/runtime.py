@@ -22,6 +22,7 @@ from .appstore import AppStore
 from .charts.store import ChartRepositories
 from .cluster import USER_AGENT, Cluster, Destinations, Limiter, load_api_client
 from .diff import DryRunCache
+from .health_config import HealthConfig
 from .locks import QueueMarkers, RedisTokenBucket
 from .log import get_logger
 from .manifests import ManifestSource
@@ -71,6 +72,7 @@ class Runtime:
     reconciler: Reconciler
     redis: redis.Redis | None
     markers: QueueMarkers | None
+    health: HealthConfig | None = None
 
     @classmethod
     def build(cls, settings: Settings, *, role: str, kubeconfig: str | None = None,
@@ -109,13 +111,15 @@ class Runtime:
                                    max_bytes=settings.render.helm_max_download_bytes)
         manifests = ManifestSource(mirrors, RenderCache(client, settings.redis.render_cache_ttl,
                                                         sealer), settings.render, charts)
+        health = HealthConfig(control, settings.control_namespace,
+                              settings.health.customizations_dir)
         reconciler = Reconciler(manifests, destinations, apps=apps,
                                 dry_run_cache=DryRunCache(client, sealer=sealer),
                                 hook_timeout=cfg.hook_timeout, tasks=settings.tasks,
-                                reconcile=settings.reconcile)
+                                reconcile=settings.reconcile, customizations=health.current)
         markers = QueueMarkers(client, ttl=settings.tasks.queued_ttl) if client else None
         return cls(settings, api_client, control, destinations, apps, mirrors, reconciler,
-                   client, markers)
+                   client, markers, health)
 
     def close(self) -> None:
         self.destinations.close()

@@ -190,6 +190,14 @@ class FlowerSettings:
 
 
 @dataclass(frozen=True)
+class HealthSettings:
+    # Users' health.lua scripts laid out as Argo CD's resource_customizations
+    # (`<group>/<kind>/health.lua`), on top of the built-in checks; the `gitops-tasks-cm`
+    # ConfigMap's scripts win over these.
+    customizations_dir: Path | None = None
+
+
+@dataclass(frozen=True)
 class Settings:
     git: GitSettings = field(default_factory=GitSettings)
     cluster: ClusterSettings = field(default_factory=ClusterSettings)
@@ -202,6 +210,7 @@ class Settings:
     webhook: WebhookSettings = field(default_factory=WebhookSettings)
     flower: FlowerSettings = field(default_factory=FlowerSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
+    health: HealthSettings = field(default_factory=HealthSettings)
 
 
 LOG_FORMATS = ("json", "console")
@@ -347,6 +356,16 @@ def _cache_dir(text: str) -> Path:
     path = Path(text)
     if "\0" in text:
         raise ValueError(text)
+    if path.exists() and not path.is_dir():
+        raise _Expected("a directory (this path exists and is not one)")
+    return path
+
+
+def _customizations_dir(text: str) -> Path:
+    if "\0" in text:
+        raise ValueError(text)
+    path = Path(text).expanduser()
+    # A directory that does not exist yet is fine (a volume mounted later); a file is a mistake.
     if path.exists() and not path.is_dir():
         raise _Expected("a directory (this path exists and is not one)")
     return path
@@ -601,6 +620,9 @@ def _read(reader: _Env) -> Settings:
         webhook=_webhook(reader),
         flower=_flower(reader),
         api=_api(reader),
+        health=HealthSettings(customizations_dir=reader.parse(
+            "RESOURCE_CUSTOMIZATIONS_DIR", HealthSettings.customizations_dir,
+            _customizations_dir, "a directory path")),
     )
 
 

@@ -41,6 +41,7 @@ from .retries import exponential, jittered
 from .settings import TaskSettings
 from .sync import PlanInput, app_options, build_plan
 from .sync.engine import Executor
+from .sync.options import object_option_warnings
 from .sync.plan import Action, Plan
 from .sync.steps import Decision, Next, decide
 
@@ -168,6 +169,7 @@ class SyncStepper:
             prune_propagation=app_options(app.sync_policy.sync_options)
             .prune_propagation_policy.capitalize(),
             hook_timeout=self.hook_timeout, fence=fence, clock=self.clock,
+            customizations=cmp.customizations,
         )
         tasks = {(t.key, t.phase.value): t for t in plan.tasks}
         token = state.attempt_token
@@ -219,7 +221,7 @@ class SyncStepper:
                 applied.append(result)
                 returned = executor.returned.get(result.ident)
                 if returned is not None:
-                    healths[task.key] = resource_health(returned)
+                    healths[task.key] = resource_health(returned, cmp.customizations)
                     if task.action is Action.APPLY and task.target is not None and \
                             not task.options.replace:
                         self.comparer.remember_applied(cmp.cluster, task.target, returned)
@@ -269,6 +271,9 @@ class SyncStepper:
             namespace = self._missing_namespace(cmp, state)
             if namespace is not None:
                 targets = [namespace, *targets]
+        for obj in targets + cmp.hooks:
+            for warning in object_option_warnings(obj):
+                notes.append((st.SYNC_OPTION_WARNING, f"{ResourceKey.of(obj)}: {warning}"))
         hooks = [] if sync.resources else cmp.hooks  # a selective sync runs no hooks (Argo CD)
         plan = build_plan(PlanInput(
             targets=targets + hooks, live=cmp.live, out_of_sync=cmp.out_of_sync(),

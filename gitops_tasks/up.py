@@ -101,6 +101,7 @@ class LocalController:
             self.stop()
             raise
         self.shown["receiver and API"] = f"http://127.0.0.1:{self.webhook_port}"
+        self.shown["panel (sign in with the API token)"] = f"http://127.0.0.1:{self.webhook_port}/"
         self.shown["Flower"] = f"http://127.0.0.1:{self.flower_port}"
         return self
 

@@ -39,6 +39,12 @@ def app_row(obj: dict[str, Any]) -> dict[str, str]:
         "health": str(_d(status.get("health")).get("status") or "Unknown"),
         "operation": str(state.get("phase") or ""),
         "last_sync": str(last.get("deployedAt") or state.get("finishedAt") or ""),
+        # For the panel (and -o json): what the table leaves out.
+        "project": str(spec.get("project") or "default"),
+        "dest_namespace": str(_d(spec.get("destination")).get("namespace") or ""),
+        "revision_sha": str(_d(status.get("sync")).get("revision") or ""),
+        "operation_message": str(state.get("message") or ""),
+        "health_message": str(_d(status.get("health")).get("message") or ""),
     }
 
 

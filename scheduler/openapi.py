@@ -39,7 +39,8 @@ def spec() -> dict[str, Any]:
     return {
         "openapi": "3.0.3",
         "info": {"title": "gitops-tasks management API", "version": "v1"},
-        "security": [{"bearer": []}],
+        # A bearer token, or the panel's session cookie (writes then need X-CSRF-Token).
+        "security": [{"bearer": []}, {"panelSession": []}],
         "paths": {
             "/api/v1/applications": {"get": {
                 "summary": "Applications with their sync status and health",
@@ -52,10 +53,31 @@ def spec() -> dict[str, Any]:
                                         _responses(200, "the diff", obj, 422))},
             item + "/history": {"get": _op("The deployed revisions",
                                            _responses(200, "the entries", obj))},
+            item + "/resource-tree": {"get": _op(
+                "The app's resources with the objects their controllers made (ReplicaSets, "
+                "Pods, Jobs)", _responses(200, "the tree", {
+                    "type": "object", "properties": {"nodes": {"type": "array",
+                                                               "items": obj}},
+                    "required": ["nodes"]}, 422))},
+            item + "/revisions/{revision}/metadata": {"get": {
+                **_op("Author, date and message of a commit of the app's repository",
+                      _responses(200, "the commit", {
+                          "type": "object", "required": ["sha", "author", "date", "message"],
+                          "properties": {k: {"type": "string"}
+                                         for k in ("sha", "author", "date", "message")}},
+                                 400, 422)),
+                "parameters": [{"$ref": "#/components/parameters/namespace"},
+                               {"$ref": "#/components/parameters/name"},
+                               {"name": "revision", "in": "path", "required": True,
+                                "schema": {"type": "string"}}]}},
             item + "/sync": {"post": _op(
                 "Request a sync", _responses(202, "requested", operation, 400, 409, 413),
                 {"revision": {"type": "string"}, "prune": {"type": "boolean"},
-                 "dryRun": {"type": "boolean"}, "force": {"type": "boolean"}})},
+                 "dryRun": {"type": "boolean"}, "force": {"type": "boolean"},
+                 "resources": {"type": "array", "items": {
+                     "type": "object", "additionalProperties": False, "required": ["kind", "name"],
+                     "properties": {k: {"type": "string"}
+                                    for k in ("group", "kind", "namespace", "name")}}}})},
             item + "/refresh": {"post": _op(
                 "Compare again now", _responses(202, "requested", obj, 400, 413),
                 {"hard": {"type": "boolean"}})},
@@ -67,7 +89,9 @@ def spec() -> dict[str, Any]:
                 "Terminate the running operation", _responses(202, "terminating", obj, 409))},
         },
         "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"},
+                                "panelSession": {"type": "apiKey", "in": "cookie",
+                                                 "name": "gitops_tasks_session"}},
             "parameters": {
                 "namespace": {"name": "namespace", "in": "path", "required": True,
                               "schema": {"type": "string"}},

@@ -182,7 +182,9 @@ class Demo:
         if keep:
             say(f"\nStill running. KUBECONFIG={self.ctl.env['KUBECONFIG']} "
                 f"GITOPS_TASKS_REDIS_URL={self.ctl.env['GITOPS_TASKS_REDIS_URL']}; try "
-                f"`{CLI} app list`, Flower at {self.ctl.shown['Flower']}. Ctrl-C stops.")
+                f"`{CLI} app list`, the panel at "
+                f"{self.ctl.shown['panel (sign in with the API token)']}, "
+                f"Flower at {self.ctl.shown['Flower']}. Ctrl-C stops.")
             try:
                 while not self.ctl.dead():
                     time.sleep(1)

@@ -4,6 +4,7 @@ redis-server, kubesim, two workers, beat, the receiver, Flower), then stops ever
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,8 @@ def test_demo_runs_the_gitops_loop(tmp_path: Path) -> None:
     out = result.stdout + result.stderr
     assert result.returncode == 0, out
     assert "all 6 apps Synced and Healthy" in out
+    assert re.search(r"panel \(sign in with the API token\)\s*:?\s*http://127\.0\.0\.1:\d+/", out)
+    assert re.search(r"API admin token\s*:?\s*\S{20,}", out)
     assert "webhook commit live: nginx:1.28" in out
     assert "drift healed: image back to nginx:1.28" in out
     assert "Pruned: ConfigMap guestbook-settings is gone" in out

@@ -223,6 +223,50 @@ def test_first_sync_of_a_multi_kind_app_in_order(env: Env) -> None:
          f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.{group}")
 
 
+def test_skip_dry_run_on_missing_resource_waits_for_a_crd_another_app_installs(
+        env: Env) -> None:
+    group = f"s{env.id}.example.com"
+    widget = {"apiVersion": f"{group}/v1", "kind": "Widget", "metadata": {"name": "w1"},
+              "spec": {"size": 1}}
+    env.commit({"crds/crd.yaml": WIDGET_CRD % {"g": group},
+                "strict/widget.yaml": yaml.safe_dump(widget),
+                "lenient/cm.yaml": configmap("lenient-cm"),
+                "lenient/widget.yaml": yaml.safe_dump(widget)})
+    strict = env.app("strict", "strict")
+    lenient = env.app("lenient", "lenient",
+                      sync_options=["SkipDryRunOnMissingResource=true"])
+    cmp, _ = env.reconciler.refresh(strict)
+    assert cmp is not None and cmp.sync_status == "Unknown"
+    assert any("Widget" in message for _, message in cmp.conditions)
+    # With the option the unknown kind is no comparison error: it is Missing, to be applied.
+    cmp, _ = env.reconciler.refresh(lenient)
+    assert cmp is not None and cmp.sync_status == "OutOfSync" and not cmp.conditions
+    key = next(k for k in cmp.diffs if k.kind == "Widget")
+    assert key.namespace == env.dest and cmp.diffs[key].status.value == "Missing"
+    outcome = env.reconciler.sync(lenient)
+    assert not outcome.succeeded
+    failed = next(r for r in outcome.results if r.key.kind == "Widget")
+    assert "Widget" in failed.message, failed.message
+    assert env.live(CM, "lenient-cm") is not None
+    assert env.reconciler.sync(env.app("crds", "crds")).succeeded
+    assert env.reconciler.sync(lenient).succeeded
+    live = call(env.kubesim.url, "GET", f"/apis/{group}/v1/namespaces/{env.dest}/widgets/w1")
+    assert live.status == 200 and live.body["spec"] == {"size": 1}
+    call(env.kubesim.url, "DELETE",
+         f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.{group}")
+
+
+def test_a_per_resource_option_without_effect_is_a_warning_condition(env: Env) -> None:
+    cm = yaml.safe_load(configmap("csa"))
+    cm["metadata"]["annotations"] = {"argocd.argoproj.io/sync-options": "ServerSideApply=false"}
+    env.commit({"csa/cm.yaml": yaml.safe_dump(cm)})
+    app = env.app("csa", "csa")
+    assert env.reconciler.sync(app).succeeded
+    conditions = {c["type"]: c["message"] for c in env.status("csa")["conditions"]}
+    assert "ServerSideApply=false is not supported" in conditions[st.SYNC_OPTION_WARNING]
+    assert "ConfigMap" in conditions[st.SYNC_OPTION_WARNING]
+
+
 def test_image_change_and_removed_field(env: Env) -> None:
     env.commit({"app/deploy.yaml": deployment("web", labels={"tier": "front"})})
     app = env.app("web", "app")
@@ -263,6 +307,28 @@ def test_deleted_file_is_pruned_or_reported(env: Env) -> None:
     outcome = env.reconciler.sync(reporting)
     assert any(r.key.name == "old-b" and r.result == st.PRUNE_SKIPPED for r in outcome.results)
     assert env.live(CM, "old-b") is not None
+
+
+def test_a_recreated_application_finds_and_prunes_what_left_git(env: Env) -> None:
+    """The Application was deleted (without cascade) and created again: its status, and the
+    inventory in it, are gone; its objects are found by the tracking label instead."""
+    env.commit({"a/cm.yaml": configmap("keep"), "a/old.yaml": configmap("old")})
+    app = env.app("again", "a", automated={"prune": True})
+    assert env.reconciler.sync(app).succeeded
+    call(env.kubesim.url, "DELETE",
+         f"/apis/gitops-tasks.io/v1alpha1/namespaces/{env.control}/applications/again")
+    env.commit({"a/old.yaml": None})
+    app = env.app("again", "a", automated={"prune": True})
+    cmp, _ = env.reconciler.refresh(app)
+    assert cmp is not None and cmp.discovered and cmp.sync_status == "OutOfSync"
+    entry = next(r for r in env.status("again")["resources"] if r["name"] == "old")
+    assert entry["requiresPruning"] is True
+    outcome = env.reconciler.sync(app)
+    assert any(r.key.name == "old" and r.result == st.PRUNED for r in outcome.results)
+    assert env.live(CM, "old") is None and env.live(CM, "keep") is not None
+    # The status written since records the inventory: no scan again.
+    cmp, _ = env.reconciler.refresh(app)
+    assert cmp is not None and not cmp.discovered and cmp.sync_status == "Synced"
 
 
 def test_kubectl_edit_drift_is_detected_and_self_healed(env: Env) -> None:

@@ -97,6 +97,10 @@ class Cluster:
                               resource=ResourceKey(group, kind, "", ""), cluster=self.name)
         return self.resource(f"{group}/{version}" if group else version, kind)
 
+    def served_kinds(self) -> list[ResourceInfo]:
+        """Every kind served, in its group's preferred version (a full discovery)."""
+        return self._discovery.preferred_kinds()
+
     def invalidate_discovery(self) -> None:
         self._discovery.invalidate()
 

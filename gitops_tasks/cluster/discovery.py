@@ -117,6 +117,22 @@ class Discovery:
         self._kinds[api_version] = kinds
         return kinds
 
+    def preferred_kinds(self) -> list[ResourceInfo]:
+        """Every kind the server serves, in each group's preferred version, for the rare scan
+        that must look everywhere: the group list is read again (a CRD may have added a
+        group), each group-version's kinds only when not known yet."""
+        with self._lock:
+            preferred = self._load_groups()
+        versions = ["v1", *(f"{g}/{v}" for g, v in sorted(preferred.items()))]
+        out: list[ResourceInfo] = []
+        for api_version in versions:
+            with self._lock:
+                kinds = self._kinds.get(api_version)
+                if kinds is None:
+                    kinds = self._load(api_version)
+            out.extend(kinds.values())
+        return out
+
     def preferred_version(self, group: str) -> str | None:
         """The version the server prefers for `group` ("v1" for the core group); the group
         list is reloaded once when `group` is not in it (a CRD may have added it)."""
@@ -126,13 +142,16 @@ class Discovery:
         if preferred is not None and group in preferred:
             return preferred[group]
         with self._lock:
-            doc = self._fetch("/apis") or {}
-            preferred = {}
-            for g in doc.get("groups") or []:
-                version = (g.get("preferredVersion") or {}).get("version")
-                if not version and g.get("versions"):
-                    version = g["versions"][0].get("version")
-                if g.get("name") and version:
-                    preferred[str(g["name"])] = str(version)
-            self._preferred = preferred
-            return preferred.get(group)
+            return self._load_groups().get(group)
+
+    def _load_groups(self) -> dict[str, str]:
+        doc = self._fetch("/apis") or {}
+        preferred = {}
+        for g in doc.get("groups") or []:
+            version = (g.get("preferredVersion") or {}).get("version")
+            if not version and g.get("versions"):
+                version = g["versions"][0].get("version")
+            if g.get("name") and version:
+                preferred[str(g["name"])] = str(version)
+        self._preferred = preferred
+        return preferred

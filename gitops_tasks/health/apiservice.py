@@ -18,6 +18,8 @@ def check(obj: Mapping[str, Any]) -> Health:
     available = fields.find(fields.conditions(obj), "Available")
     if available is None:
         return Health(HealthStatus.PROGRESSING, "Waiting to be processed")
+    # gitops-engine's "reason: message", both parts always.
+    message = f"{available.reason}: {available.message}"
     if available.is_true:
-        return Health(HealthStatus.HEALTHY, available.describe())
-    return Health(HealthStatus.PROGRESSING, available.describe())
+        return Health(HealthStatus.HEALTHY, message)
+    return Health(HealthStatus.PROGRESSING, message)

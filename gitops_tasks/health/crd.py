@@ -33,4 +33,4 @@ def check(obj: Mapping[str, Any]) -> Health:
     if established is None or not established.is_true:
         detail = established.describe() if established else "no Established condition"
         return Health(HealthStatus.PROGRESSING, f"CRD is not established yet: {detail}")
-    return Health(HealthStatus.HEALTHY, "CRD is established")
+    return Health(HealthStatus.HEALTHY, "CRD is healthy")

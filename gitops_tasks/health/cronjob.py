@@ -1,10 +1,12 @@
 """Health of a CronJob.
 
-Registered in `gitops_tasks.health`. As Argo CD's built-in CronJob check: a suspended CronJob is
-Suspended; one whose last scheduled run has finished without succeeding (no active Job and
-lastSuccessfulTime older than lastScheduleTime) is Degraded. Everything else is Healthy, because
-the status cannot tell "never ran yet" or "still running" apart from "running late", and a
-CronJob that flips to Progressing on every run would make its app flap.
+Registered in `gitops_tasks.health`. As Argo CD's built-in CronJob check (its
+resource_customizations/batch/CronJob/health.lua; gitops-engine has none): a suspended CronJob is
+Suspended; one without any status yet (a manifest, not a live object: the API server always
+writes `status: {}`) is Progressing; one whose last scheduled run has finished without succeeding
+(no active Job and lastSuccessfulTime older than lastScheduleTime) is Degraded. Everything else
+is Healthy, because the status cannot tell "never ran yet" or "still running" apart from
+"running late", and a CronJob that flips to Progressing on every run would make its app flap.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from .status import Health, HealthStatus
 
 def check(obj: Mapping[str, Any]) -> Health:
     if fields.boolean(obj, "spec", "suspend"):
-        return Health(HealthStatus.SUSPENDED, "CronJob is suspended")
+        return Health(HealthStatus.SUSPENDED, "CronJob is Suspended")
+    if fields.mapping(obj).get("status") is None:
+        return Health(HealthStatus.PROGRESSING, "Waiting for CronJob")
     scheduled = fields.timestamp(obj, "status", "lastScheduleTime")
     if scheduled is None:
         return Health(HealthStatus.HEALTHY, "CronJob has not been scheduled yet")

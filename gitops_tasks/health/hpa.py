@@ -1,11 +1,19 @@
 """Health of a HorizontalPodAutoscaler (autoscaling v1, v2, v2beta*).
 
-Registered in `gitops_tasks.health`. Read from the autoscaler's conditions, as gitops-engine
-does: it is Degraded when it cannot read or update its target's scale (AbleToScale False) or
-cannot compute a recommendation (ScalingActive False: missing metrics, a bad selector, ...);
-Suspended when its target is scaled to zero, which switches autoscaling off; Healthy otherwise,
-including when it is pinned at minReplicas or maxReplicas (ScalingLimited). Before the controller
-has written any condition it is Progressing.
+Registered in `gitops_tasks.health`. gitops-engine's algorithm, condition by condition in the
+order the controller wrote them, and the first one that decides wins:
+
+- Degraded when the condition is one of the known failures, whatever its status: AbleToScale
+  FailedGetScale or FailedUpdateScale, ScalingActive FailedGetResourceMetric or InvalidSelector;
+- Healthy when it is AbleToScale or ScalingLimited with status True;
+- any other condition decides nothing. When none decides: Progressing, "Waiting to Autoscale".
+
+So the usual healthy autoscaler (AbleToScale True first) is Healthy with AbleToScale's message,
+one whose target was scaled to zero (ScalingActive False, ScalingDisabled) is Healthy too, and
+AbleToScale False for a reason not in the list (SucceededGetScale while backing off) is only
+Progressing. Because the first deciding condition wins, a metrics failure written after an
+AbleToScale True condition does not make it Degraded: that is Argo CD's behaviour, kept so that
+apps report the same health under both.
 
 autoscaling/v1 has no conditions field: the API server serves them in the
 `autoscaling.alpha.kubernetes.io/conditions` annotation as a JSON list instead.
@@ -21,12 +29,22 @@ from . import fields
 from .status import Health, HealthStatus
 
 _V1_CONDITIONS = "autoscaling.alpha.kubernetes.io/conditions"
+_WAITING = Health(HealthStatus.PROGRESSING, "Waiting to Autoscale")
+
+_DEGRADED = frozenset(
+    {
+        ("AbleToScale", "FailedGetScale"),
+        ("AbleToScale", "FailedUpdateScale"),
+        ("ScalingActive", "FailedGetResourceMetric"),
+        ("ScalingActive", "InvalidSelector"),
+    }
+)
+_HEALTHY_TYPES = frozenset({"AbleToScale", "ScalingLimited"})
 
 
 def _conditions(obj: Mapping[str, Any]) -> list[fields.Condition]:
-    conds = fields.conditions(obj)
-    if conds:
-        return conds
+    if fields.string(obj, "apiVersion") != "autoscaling/v1":
+        return fields.conditions(obj)
     annotation = fields.string(obj, "metadata", "annotations", _V1_CONDITIONS)
     if not annotation:
         return []
@@ -40,18 +58,9 @@ def _conditions(obj: Mapping[str, Any]) -> list[fields.Condition]:
 
 
 def check(obj: Mapping[str, Any]) -> Health:
-    conds = _conditions(obj)
-    if not conds:
-        return Health(HealthStatus.PROGRESSING, "Waiting to Autoscale")
-    able = fields.find(conds, "AbleToScale")
-    if able is not None and able.is_false:
-        return Health(HealthStatus.DEGRADED, able.message or able.reason)
-    active = fields.find(conds, "ScalingActive")
-    if active is not None and active.is_false:
-        if active.reason == "ScalingDisabled":
-            return Health(HealthStatus.SUSPENDED, active.message or active.reason)
-        return Health(HealthStatus.DEGRADED, active.message or active.reason)
-    # ScalingLimited says where the recommendation sits (within range, or capped); its message
-    # is the most useful summary of a working autoscaler.
-    summary = fields.find(conds, "ScalingLimited") or active or able or conds[0]
-    return Health(HealthStatus.HEALTHY, summary.message)
+    for cond in _conditions(obj):
+        if (cond.type, cond.reason) in _DEGRADED:
+            return Health(HealthStatus.DEGRADED, cond.message)
+        if cond.type in _HEALTHY_TYPES and cond.is_true:
+            return Health(HealthStatus.HEALTHY, cond.message)
+    return _WAITING

@@ -1,9 +1,15 @@
 """Health of a Job.
 
-Registered in `gitops_tasks.health`. Read from the conditions the Job controller sets: Failed
-(or FailureTarget, which newer controllers set first, while the failed Job's pods are still
-terminating: the outcome is already decided) is Degraded, Complete is Healthy, a suspended Job is
-Suspended, and anything else is still running.
+Registered in `gitops_tasks.health`. gitops-engine's rules, from the conditions the Job
+controller sets: a Failed condition is Degraded, Complete is Healthy, Suspended (True) is
+Suspended, and a Job without any of them is still running: Progressing. As in gitops-engine,
+FailureTarget (written by newer controllers while a failed Job's pods terminate) decides
+nothing; the Failed condition follows it within seconds.
+
+One deliberate difference: gitops-engine counts a Suspended condition with status False (a Job
+that was suspended and then resumed) as finished, so a resumed Job that is still running reads
+Healthy there, and a sync wave would stop waiting for it. Here it stays Progressing until it
+completes or fails.
 """
 
 from __future__ import annotations
@@ -16,20 +22,18 @@ from .status import Health, HealthStatus
 
 
 def check(obj: Mapping[str, Any]) -> Health:
-    conds = [c for c in fields.conditions(obj) if c.is_true]
-    for ctype in ("Failed", "FailureTarget"):
-        failed = fields.find(conds, ctype)
-        if failed is not None:
-            return Health(HealthStatus.DEGRADED, failed.message or failed.reason)
+    conds = fields.conditions(obj)
+    # gitops-engine reads Failed and Complete whatever their status; the controller only ever
+    # writes them True.
+    failed = fields.find(conds, "Failed")
+    if failed is not None:
+        return Health(HealthStatus.DEGRADED, failed.message or failed.reason)
     complete = fields.find(conds, "Complete")
     if complete is not None:
         return Health(HealthStatus.HEALTHY, complete.message)
-    # A resumed Job keeps its Suspended condition with status False, hence "true ones only".
     suspended = fields.find(conds, "Suspended")
-    if suspended is not None or fields.boolean(obj, "spec", "suspend"):
-        return Health(
-            HealthStatus.SUSPENDED, suspended.message if suspended else "Job is suspended"
-        )
+    if suspended is not None and suspended.is_true:
+        return Health(HealthStatus.SUSPENDED, suspended.message or "Job is suspended")
     active = fields.integer(obj, "status", "active")
     succeeded = fields.integer(obj, "status", "succeeded")
     failed_pods = fields.integer(obj, "status", "failed")

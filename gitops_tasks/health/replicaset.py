@@ -1,8 +1,8 @@
 """Health of a ReplicaSet (apps, and the retired extensions group).
 
-Registered in `gitops_tasks.health`. Degraded when the controller reports it cannot create pods
-(ReplicaFailure, e.g. a quota or admission webhook refusing them); otherwise Progressing until
-every desired replica is available.
+Registered in `gitops_tasks.health`, as gitops-engine's check. Degraded when the controller
+reports it cannot create pods (ReplicaFailure, e.g. a quota or admission webhook refusing them),
+with the condition's message; otherwise Progressing until every desired replica is available.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def check(obj: Mapping[str, Any]) -> Health:
         )
     failure = fields.find(fields.conditions(obj), "ReplicaFailure")
     if failure is not None and failure.is_true:
-        return Health(HealthStatus.DEGRADED, failure.describe())
+        return Health(HealthStatus.DEGRADED, failure.message)
     desired = fields.integer(obj, "spec", "replicas", default=1)
     available = fields.integer(obj, "status", "availableReplicas")
     if available < desired:

@@ -1,9 +1,18 @@
 """Health of a StatefulSet.
 
-Registered in `gitops_tasks.health`. Follows kubectl's `rollout status` as gitops-engine does:
-the spec must be observed, every desired pod ready, and the pods the update strategy is allowed
-to replace (all of them, or those at or above the partition ordinal) on the new revision. A
-StatefulSet has no failure signal of its own, so it is never Degraded: broken pods keep it
+Registered in `gitops_tasks.health`. gitops-engine's rules (kubectl's `rollout status`), in its
+order:
+
+1. status.observedGeneration missing or behind metadata.generation: Progressing.
+2. Fewer ready pods than spec.replicas: Progressing.
+3. RollingUpdate with a rollingUpdate block: Progressing while fewer pods are updated than
+   replicas minus the partition, else Healthy. The API server always writes the block (with
+   partition 0), so this is the rule for nearly every live StatefulSet, and its messages speak of
+   a "partitioned roll out" even for partition 0, as Argo CD's do.
+4. OnDelete: Healthy (pods are replaced only when someone deletes them).
+5. Otherwise updateRevision behind currentRevision: Progressing, else Healthy.
+
+A StatefulSet has no failure signal of its own, so it is never Degraded: broken pods keep it
 Progressing.
 """
 
@@ -23,42 +32,46 @@ def check(obj: Mapping[str, Any]) -> Health:
             HealthStatus.PROGRESSING, "Waiting for statefulset spec update to be observed..."
         )
 
-    desired = fields.integer(obj, "spec", "replicas", default=1)
+    # As gitops-engine, spec.replicas only counts when it is there (a live object has it).
+    has_replicas = fields.mapping(obj, "spec").get("replicas") is not None
+    desired = fields.integer(obj, "spec", "replicas")
     ready = fields.integer(obj, "status", "readyReplicas")
-    if ready < desired:
+    if has_replicas and ready < desired:
         return Health(
             HealthStatus.PROGRESSING, f"Waiting for {desired - ready} pods to be ready..."
         )
 
-    strategy = fields.string(obj, "spec", "updateStrategy", "type", default="RollingUpdate")
-    if strategy == "OnDelete":
-        # Pods are only replaced when someone deletes them, so old revisions are expected and
-        # are not a rollout in progress.
-        return Health(HealthStatus.HEALTHY, f"statefulset has {ready} ready pods")
-
-    # The API server defaults rollingUpdate.partition to 0: every pod is to be updated.
-    partition = fields.integer(obj, "spec", "updateStrategy", "rollingUpdate", "partition")
-    target = max(desired - partition, 0)
+    strategy = fields.mapping(obj, "spec", "updateStrategy")
+    kind = fields.string(strategy, "type")
     updated = fields.integer(obj, "status", "updatedReplicas")
-    revision = fields.string(obj, "status", "updateRevision")
-    if partition > 0:
-        if updated < target:
-            return Health(
-                HealthStatus.PROGRESSING,
-                f"Waiting for partitioned roll out to finish: {updated} out of {target} new pods "
-                "have been updated...",
-            )
+    rolling = strategy.get("rollingUpdate")
+    if kind == "RollingUpdate" and rolling is not None:
+        rolling = fields.mapping(strategy, "rollingUpdate")
+        if has_replicas and rolling.get("partition") is not None:
+            target = desired - fields.integer(rolling, "partition")
+            if updated < target:
+                return Health(
+                    HealthStatus.PROGRESSING,
+                    f"Waiting for partitioned roll out to finish: {updated} out of {target} "
+                    "new pods have been updated...",
+                )
         return Health(
             HealthStatus.HEALTHY,
             f"partitioned roll out complete: {updated} new pods have been updated...",
         )
-    if updated < target:
+    if kind == "OnDelete":
+        return Health(HealthStatus.HEALTHY, f"statefulset has {ready} ready pods")
+
+    revision = fields.string(obj, "status", "updateRevision")
+    current = fields.string(obj, "status", "currentRevision")
+    if revision != current:
         return Health(
             HealthStatus.PROGRESSING,
             f"waiting for statefulset rolling update to complete {updated} pods at revision "
             f"{revision}...",
         )
+    current_replicas = fields.integer(obj, "status", "currentReplicas")
     return Health(
         HealthStatus.HEALTHY,
-        f"statefulset rolling update complete {updated} pods at revision {revision}...",
+        f"statefulset rolling update complete {current_replicas} pods at revision {current}...",
     )

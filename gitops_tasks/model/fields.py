@@ -123,6 +123,8 @@ APP_SYNC_OPTIONS: Final[Mapping[str, tuple[str, ...]]] = {
     "Replace": BOOLEAN,
     "PrunePropagationPolicy": PROPAGATION_POLICIES,
     "FailOnSharedResource": BOOLEAN,
+    # A kind the cluster does not serve yet is no comparison error: the sync applies it.
+    "SkipDryRunOnMissingResource": BOOLEAN,
     # The engine always applies server side: only the value that says so is honest.
     "ServerSideApply": ("true",),
     # ignoreDifferences shapes the comparison only, which is Argo CD's default (false).
@@ -136,9 +138,6 @@ SYNC_OPTION_REFUSALS: Final[Mapping[str, str]] = {
     "RespectIgnoreDifferences": f"RespectIgnoreDifferences=true is {NOT_SUPPORTED}: "
                                 "ignoreDifferences only affects the comparison, and a sync "
                                 "applies the whole manifest from Git",
-    "SkipDryRunOnMissingResource": f"SkipDryRunOnMissingResource is {NOT_SUPPORTED}: there "
-                                   "is no dry-run of the whole sync before it applies for "
-                                   "the option to skip",
     "ClientSideApplyMigration": f"ClientSideApplyMigration is {NOT_SUPPORTED}: it never "
                                 "applies client side, so there is nothing to migrate",
     **{name: f"{name} is a per-resource option: set it in the resource's "

@@ -36,6 +36,9 @@ ARGO_RESOURCES_FINALIZER = "resources-finalizer.argocd.argoproj.io"
 # Ask for a refresh now: `normal` or `hard` (no caches); removed once the refresh ran.
 REFRESH_ANNOTATION = f"{GROUP}/refresh"
 ARGO_REFRESH_ANNOTATION = "argocd.argoproj.io/refresh"
+# On a Pod: judge it by readiness, as a long-running pod, whatever its restartPolicy (pods that an
+# operator runs with OnFailure/Never would otherwise stay Progressing while they run).
+ARGO_IGNORE_RESTART_POLICY = "argocd.argoproj.io/ignore-restart-policy"
 
 # On every hook object the sync creates: the operation attempt that created it, so a step that
 # runs again after a crash adopts its own Job instead of creating a second one.

@@ -20,6 +20,8 @@ SHARED_RESOURCE = "SharedResourceWarning"
 DEPENDENCY_WAITING = "DependencyWaiting"
 DEPENDENCY_CYCLE = "DependencyCycle"
 PRUNE_REFUSED = "PruneRefused"
+# A per-resource sync option that has no effect (unknown, or not supported).
+SYNC_OPTION_WARNING = "SyncOptionWarning"
 
 ERROR_CONDITIONS = frozenset({COMPARISON_ERROR, SYNC_ERROR, INVALID_SPEC, DEPENDENCY_CYCLE})
 

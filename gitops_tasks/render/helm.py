@@ -41,7 +41,7 @@ from ..log import get_logger
 from ..model.application import HelmSource, Source
 from . import _helm_engine, helm_deps, manifests, tools
 from .context import RenderContext, build_env, envsubst
-from .paths import check_symlinks, safe_join, scratch_dir
+from .paths import check_symlinks_reached, safe_join, scratch_dir
 
 # `bad/templates/a.yaml:6:15` or `parse error at (bad/templates/a.yaml:6)`: chart-relative.
 _TEMPLATE_LOCATION = re.compile(r"([^\s():\"']+/(?:templates|charts|crds)/[^\s():\"']+):(\d+)")
@@ -55,7 +55,7 @@ def render_helm(tree: Path, app_dir: Path, source: Source,
     if not (app_dir / "Chart.yaml").is_file():
         raise RenderError("not a Helm chart: no Chart.yaml", app=app, file=source.path)
     # Helm's loader follows symlinks and templates can read any chart file (.Files.Get).
-    check_symlinks(tree, app_dir, app=app)
+    check_symlinks_reached(tree, [app_dir], app=app)
     env = build_env(ctx, source.path, source.target_revision)
     value_docs = _value_files(tree, source, opts, env, app)
     if opts.values.strip():

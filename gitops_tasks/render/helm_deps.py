@@ -46,7 +46,7 @@ from ..errors import (
 from ..log import get_logger
 from ..source.urls import redact
 from .context import RenderContext
-from .paths import check_symlinks, is_inside, relative, safe_join
+from .paths import check_symlinks_reached, is_inside, relative, safe_join
 
 _MAX_CHART_YAML = 1024 * 1024
 
@@ -183,7 +183,7 @@ def _copy_local(tree: Path, app_dir: Path, dep: Dependency, dest: Path, *, app: 
     if not (src / "Chart.yaml").is_file():
         raise RenderError(f"{dep.describe()}: no chart at {target!r}", app=app,
                           file=f"{rel}/Chart.yaml")
-    check_symlinks(tree, src, app=app)
+    check_symlinks_reached(tree, [src], app=app)
     doc = _read_yaml(src / "Chart.yaml", app=app, file=f"{target}/Chart.yaml")
     if dep.version:
         found = parse_version(str(doc.get("version", "")))

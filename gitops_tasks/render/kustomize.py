@@ -31,7 +31,8 @@ from ..errors import RenderError
 from ..model.application import KustomizeSource, Source
 from . import manifests, tools
 from .context import RenderContext, build_env, envsubst
-from .paths import check_symlinks, copy_tree, relative, scratch_dir
+from .inputs import input_paths
+from .paths import check_symlinks_reached, copy_tree, is_inside, relative, scratch_dir
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 
@@ -66,6 +67,24 @@ def has_options(opts: KustomizeSource | None) -> bool:
                                      opts.namespace))
 
 
+def _reads(tree: Path, source: Source) -> list[Path]:
+    """The paths kustomize will read for `source`: its kustomizations, and the files and
+    directories they name, followed through bases and components."""
+
+    def read(paths: list[str]) -> dict[str, bytes | None]:
+        out: dict[str, bytes | None] = {}
+        for rel in paths:
+            path = tree / rel
+            # Read only regular files inside the tree: a link out is refused by the caller.
+            out[rel] = path.read_bytes() if path.is_file() and is_inside(tree, path) else None
+        return out
+
+    found = input_paths(source, "kustomize", read)
+    if found is None:
+        return [tree]
+    return [tree / p if p else tree for p in found]
+
+
 def render_kustomize(tree: Path, app_dir: Path, source: Source,
                      ctx: RenderContext) -> list[dict[str, Any]]:
     app = ctx.app_name
@@ -78,8 +97,9 @@ def render_kustomize(tree: Path, app_dir: Path, source: Source,
         raise RenderError("no kustomization.yaml, kustomization.yml or Kustomization",
                           app=app, file=source.path)
     kfile_rel = relative(tree, kfile)
-    # kustomize follows symlinks anywhere in the tree (bases, resources, patches).
-    check_symlinks(tree, tree, app=app)
+    # kustomize follows symlinks in whatever it reads (bases, resources, patches): check those,
+    # or the whole tree when what it reads cannot be known (a remote base, a variable).
+    check_symlinks_reached(tree, _reads(tree, source), app=app)
     with scratch_dir("kustomize") as scratch:
         home = scratch / "home"
         home.mkdir()
@@ -88,7 +108,7 @@ def render_kustomize(tree: Path, app_dir: Path, source: Source,
         if has_options(source.kustomize):
             assert source.kustomize is not None
             root = scratch / "tree"
-            copy_tree(tree, root, app=app)
+            copy_tree(tree, root, app=app, outside=app_dir)
             work = root / app_dir.relative_to(tree)
             edit_env = build_env(ctx, source.path, source.target_revision)
             _apply_options(tool, work, source.kustomize, edit_env, env, ctx, kfile_rel)

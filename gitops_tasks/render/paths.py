@@ -79,12 +79,48 @@ def check_symlinks(tree: Path, root: Path, *, app: str) -> None:
                     f"(to {os.readlink(entry)!r})", app=app)
 
 
-def copy_tree(tree: Path, dest: Path, *, app: str) -> None:
+def check_symlinks_reached(tree: Path, roots: list[Path], *, app: str) -> None:
+    """Refuse a symlink out of `tree` that a tool reading `roots` would reach: under a root,
+    or under an in-tree directory that a symlink there leads to (followed, since the tool
+    follows it too). Links elsewhere in the tree are none of this render's business: in a
+    monorepo one team's bad link must not stop every other app."""
+    pending = list(roots)
+    seen: set[Path] = set()
+    while pending:
+        top = pending.pop()
+        resolved = top.resolve()
+        if resolved in seen:
+            continue
+        seen.add(resolved)
+        if top.is_symlink() and not is_inside(tree, top):
+            raise UnsafePath(f"symlink {relative(tree, top)!r} points outside the repository "
+                             f"(to {os.readlink(top)!r})", app=app)
+        if top.is_symlink() and resolved.is_dir():
+            pending.append(resolved)
+            continue
+        for dirpath, dirnames, filenames in os.walk(top):
+            dirnames[:] = [d for d in dirnames if d not in SKIP_DIRS]
+            base = Path(dirpath)
+            for name in (*dirnames, *filenames):
+                entry = base / name
+                if not entry.is_symlink():
+                    continue
+                if not is_inside(tree, entry):
+                    raise UnsafePath(
+                        f"symlink {relative(tree, entry)!r} points outside the repository "
+                        f"(to {os.readlink(entry)!r})", app=app)
+                if entry.resolve().is_dir():
+                    pending.append(entry.resolve())
+
+
+def copy_tree(tree: Path, dest: Path, *, app: str, outside: Path | None = None) -> None:
     """Copy `tree` to `dest` (which must not exist) so a tool may write in the copy.
 
     Symlinks are re-created relative and pointing into the copy, never back into `tree`: a tool
     that writes through a symlink must change the copy only. Call `check_symlinks` first; a link
-    that leaves the tree is refused here as well, in case the caller did not.
+    that leaves the tree is refused here as well, in case the caller did not. With `outside`
+    (the app's directory), a leaving link not under it is left out of the copy instead: the
+    tool never sees it, and the app does not fail for another team's link.
     """
     dest.mkdir(parents=True)
     for dirpath, dirnames, filenames in os.walk(tree):
@@ -95,7 +131,7 @@ def copy_tree(tree: Path, dest: Path, *, app: str) -> None:
         for name in dirnames:
             src = src_dir / name
             if src.is_symlink():
-                _copy_link(tree, src, dst_dir / name, app=app)
+                _copy_link(tree, src, dst_dir / name, app=app, outside=outside)
             else:
                 (dst_dir / name).mkdir()
                 kept_dirs.append(name)
@@ -103,7 +139,7 @@ def copy_tree(tree: Path, dest: Path, *, app: str) -> None:
         for name in filenames:
             src = src_dir / name
             if src.is_symlink():
-                _copy_link(tree, src, dst_dir / name, app=app)
+                _copy_link(tree, src, dst_dir / name, app=app, outside=outside)
             elif src.is_file():
                 shutil.copyfile(src, dst_dir / name)
                 # Keep the execute bit (plugins may run scripts from the repo), drop the rest:
@@ -112,9 +148,12 @@ def copy_tree(tree: Path, dest: Path, *, app: str) -> None:
                 os.chmod(dst_dir / name, mode)
 
 
-def _copy_link(tree: Path, src: Path, dst: Path, *, app: str) -> None:
+def _copy_link(tree: Path, src: Path, dst: Path, *, app: str,
+               outside: Path | None = None) -> None:
     target = src.resolve()
     if not (target == tree or tree in target.parents):
+        if outside is not None and not (src == outside or outside in src.parents):
+            return
         raise UnsafePath(f"symlink {relative(tree, src)!r} points outside the repository",
                          app=app)
     os.symlink(os.path.relpath(target, src.parent.resolve()), dst)

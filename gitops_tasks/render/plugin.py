@@ -23,7 +23,7 @@ from ..errors import RenderError
 from ..model.application import PluginSource, Source
 from . import manifests, tools
 from .context import RenderContext, build_env, envsubst
-from .paths import check_symlinks, copy_tree, scratch_dir
+from .paths import check_symlinks_reached, copy_tree, scratch_dir
 
 ENV_PREFIX = "ARGOCD_ENV_"
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -45,10 +45,13 @@ def render_plugin(tree: Path, app_dir: Path, source: Source,
             raise RenderError(f"plugin env name {name!r} is not a valid variable name",
                               app=app)
         extra[ENV_PREFIX + name] = envsubst(value, build_vars)
-    check_symlinks(tree, tree, app=app)
+    # A plugin may read the whole tree: it gets a copy without the links that leave the tree.
+    # Those under its own path are refused (they are its app's mistake); those elsewhere are
+    # left out, so another team's bad link in a monorepo does not stop this app.
+    check_symlinks_reached(tree, [app_dir], app=app)
     with scratch_dir("plugin") as scratch:
         copy = scratch / "tree"
-        copy_tree(tree, copy, app=app)
+        copy_tree(tree, copy, app=app, outside=app_dir)
         home = scratch / "home"
         home.mkdir()
         result = tools.run(argv, tool=f"plugin {plugin.name}", app=app,

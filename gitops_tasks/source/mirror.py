@@ -178,6 +178,24 @@ class GitMirrors:
                                   f"{redact(result.stderr.strip())}", app=app)
         return sorted(p for p in result.stdout.split("\0") if p)
 
+    def commit_info(self, repo_url: str, sha: str, *, app: str | None = None
+                    ) -> dict[str, str]:
+        """{sha, author, date, message} of a commit (fetched into the mirror if need be)."""
+        mirror = self._mirror(repo_url, app)
+        full = self._present_commit(mirror, sha, app)
+        result = run_git(["show", "-s", "--no-show-signature",
+                          "--format=%H%x00%an <%ae>%x00%aI%x00%B", full], cwd=mirror.path,
+                         timeout=self.settings.timeout)
+        if not result.ok:
+            raise RepoUnreachable(f"git show in the mirror of {mirror.shown} failed: "
+                                  f"{redact(result.stderr.strip())}", app=app)
+        parts = result.stdout.split("\0", 3)
+        if len(parts) != 4:
+            raise RepoUnreachable(f"git show in the mirror of {mirror.shown} gave no commit",
+                                  app=app)
+        return {"sha": parts[0].strip(), "author": parts[1], "date": parts[2],
+                "message": parts[3].strip()}
+
     def read_files(self, repo_url: str, sha: str, paths: Sequence[str], *,
                    app: str | None = None) -> dict[str, bytes | None]:
         """The content of each file at commit `sha` (None: no such file), with one git call

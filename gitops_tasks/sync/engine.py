@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..cluster import ApiConflict, ApiPermanent, Cluster, UnknownKind
-from ..health import HealthStatus, resource_health
+from ..health import NONE, Customizations, HealthStatus, resource_health
 from ..log import get_logger
 from ..model import keys
 from ..model import operation as op
@@ -70,8 +70,11 @@ class Executor:
         establish_timeout: float = 60.0,
         fence: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.time,
+        customizations: Customizations = NONE,
     ) -> None:
         self.cluster = cluster
+        # Users' health scripts judge hooks too (a custom resource as a hook, or a Job override).
+        self.customizations = customizations
         self.app = app
         self.force = force
         self.dry_run = dry_run
@@ -258,7 +261,7 @@ class Executor:
         if live is None:
             self._fail(result, "hook object disappeared before completing")
             return
-        health = resource_health(live)
+        health = resource_health(live, self.customizations)
         if health is None or health.status == HealthStatus.HEALTHY:
             result.hook_phase = op.HOOK_SUCCEEDED
             result.message = "hook completed"

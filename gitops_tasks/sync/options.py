@@ -6,9 +6,10 @@ FailOnSharedResource, ...). Pure parsing, no I/O.
 
 Parsing here is lenient on purpose, as Argo CD's is: an unknown option or a value that is not
 understood is ignored (the default stays), because one typo in an annotation must not stop a
-whole application from syncing. `AppSyncOptions.ignored` lists what was ignored so the caller
-can surface it as a warning. The app-level list is strict one layer up: `parse_application`
-refuses an unknown option or value in `spec.syncPolicy.syncOptions` before it gets here.
+whole application from syncing. `object_option_warnings` says what had no effect, which the
+sync records as a SyncOptionWarning condition. The app-level list is strict one layer up:
+`parse_application` refuses an unknown option or value in `spec.syncPolicy.syncOptions`
+before it gets here.
 """
 
 from __future__ import annotations
@@ -145,6 +146,26 @@ def object_options(
             changes[field] = parsed
     base = defaults if defaults is not None else ObjectSyncOptions()
     return replace(base, **changes) if changes else base
+
+
+def object_option_warnings(obj: Mapping[str, Any]) -> list[str]:
+    """What in an object's sync-options annotations has no effect, said so the user sees it:
+    names not understood, values not understood, and ServerSideApply=false (every object is
+    applied server side; client-side apply is not implemented)."""
+    out = []
+    for key in (keys.ARGO_SYNC_OPTIONS, keys.SYNC_OPTIONS):
+        for name, value in annotation_entries(obj, key):
+            field = _OBJECT_FIELDS.get(name.lower())
+            if field is None:
+                out.append(f"{key}: unknown option {name}={value}, ignored")
+            elif field in ("prune", "delete") and value.lower() == "confirm":
+                continue
+            elif parse_bool(value) is None:
+                out.append(f"{key}: {name} must be true or false, not {value!r}; ignored")
+            elif field == "server_side_apply" and parse_bool(value) is False:
+                out.append(f"{key}: ServerSideApply=false is not supported; applied server "
+                           "side (client-side apply is not implemented)")
+    return out
 
 
 def app_options(sync_options: Iterable[tuple[str, str]]) -> AppSyncOptions:

@@ -261,6 +261,14 @@ def test_refresh_prints_what_made_the_comparison_fail_and_exits_1(
     assert ("ComparisonError: Widget.example.com w: cluster in-cluster serves no kind 'Widget'"
             in done.stderr), done.stderr
     assert "Traceback" not in done.stderr
+    # diff and sync say the same, and exit non-zero.
+    diff = run(["diff", "-f", str(app_file)], kubeconfig, tmp_path, f"ctl-{ident}")
+    assert diff.returncode == 2, diff.stdout + diff.stderr
+    assert "ComparisonError: Widget.example.com w: cluster in-cluster serves no kind" in \
+        diff.stderr
+    synced = run(["sync", "-f", str(app_file)], kubeconfig, tmp_path, f"ctl-{ident}")
+    assert synced.returncode == 1, synced.stdout + synced.stderr
+    assert "serves no kind 'Widget'" in synced.stdout + synced.stderr
 
 
 def test_diff_and_sync_take_an_argo_cd_manifest_and_refuse_a_typo(
@@ -299,3 +307,59 @@ def test_diff_and_sync_take_an_argo_cd_manifest_and_refuse_a_typo(
         assert ("spec.syncPolicy.automated.selfheal: unknown field; did you mean selfHeal?"
                 in typo.stderr)
         assert "Traceback" not in typo.stderr
+
+
+def test_sync_prune_of_an_unregistered_app_finds_its_objects_by_label(
+        kubesim: KubeSim, kubeconfig: Path, tmp_path: Path) -> None:
+    """No Application in the cluster, so no recorded inventory: what left Git is found by
+    the app's tracking label and pruned; an object that merely carries a copy of the label
+    and annotation (as a controller copies them to what it creates) is not the app's."""
+    ident = uuid.uuid4().hex[:8]
+    dest, control = f"dst-{ident}", f"ctl-{ident}"
+    for ns in (dest, control):
+        call(kubesim.url, "POST", "/api/v1/namespaces",
+             {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+
+    def cm(name: str) -> str:
+        return yaml.safe_dump({"apiVersion": "v1", "kind": "ConfigMap",
+                               "metadata": {"name": name}, "data": {"k": name}})
+
+    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "metadata": {"name": f"gone-{ident}"},
+            "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]}
+    origin = Origin(tmp_path / "served", tmp_path / "work", "repo")
+    origin.commit({"app/keep.yaml": cm("keep"), "app/gone.yaml": cm("gone"),
+                   "app/role.yaml": yaml.safe_dump(role)})
+    app = {"apiVersion": keys.API_VERSION, "kind": "Application",
+           "metadata": {"name": "loose", "namespace": control},
+           "spec": {"source": {"repoURL": origin.file_url, "path": "app",
+                               "targetRevision": "main"},
+                    "destination": {"server": "https://kubernetes.default.svc",
+                                    "namespace": dest}}}
+    app_file = tmp_path / "app.yaml"
+    app_file.write_text(yaml.safe_dump(app))
+    first = run(["sync", "-f", str(app_file)], kubeconfig, tmp_path, control)
+    assert first.returncode == 0, first.stdout + first.stderr
+    gone = call(kubesim.url, "GET", f"/api/v1/namespaces/{dest}/configmaps/gone").body
+    # A copy: the label and annotation of `gone`, on an object of another name.
+    copied = {"apiVersion": "v1", "kind": "ConfigMap",
+              "metadata": {"name": "copied", "labels": gone["metadata"]["labels"],
+                           "annotations": gone["metadata"]["annotations"]}}
+    assert call(kubesim.url, "POST", f"/api/v1/namespaces/{dest}/configmaps", copied
+                ).status == 201
+
+    origin.git("rm", "-q", "app/gone.yaml", "app/role.yaml")
+    origin.commit({}, message="remove gone and the role")
+    diff = run(["diff", "-f", str(app_file)], kubeconfig, tmp_path, control)
+    assert diff.returncode == 1
+    assert "found by their tracking label" in diff.stderr
+    assert "gone" in diff.stdout and "copied" not in diff.stdout
+    pruned = run(["sync", "-f", str(app_file), "--prune"], kubeconfig, tmp_path, control)
+    assert pruned.returncode == 0, pruned.stdout + pruned.stderr
+    assert "Pruned" in pruned.stdout, pruned.stdout
+    assert call(kubesim.url, "GET", f"/api/v1/namespaces/{dest}/configmaps/gone").status == 404
+    assert call(kubesim.url, "GET",
+                f"/apis/rbac.authorization.k8s.io/v1/clusterroles/gone-{ident}").status == 404
+    assert call(kubesim.url, "GET", f"/api/v1/namespaces/{dest}/configmaps/keep").status == 200
+    assert call(kubesim.url, "GET",
+                f"/api/v1/namespaces/{dest}/configmaps/copied").status == 200

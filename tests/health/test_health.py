@@ -68,7 +68,8 @@ def test_fixture_names_state_the_expectation() -> None:
 
 # The states each registered kind's fixtures must cover: every state the kind can be in. A
 # StatefulSet, DaemonSet, Service, Ingress or APIService has no failure signal of its own, and a
-# CronJob is never Progressing (a run in flight stays Healthy); see the check modules.
+# CronJob is Progressing only before it has any status (a run in flight stays Healthy); see the
+# check modules.
 _HP = {H.HEALTHY, H.PROGRESSING}
 _REQUIRED: dict[str, set[HealthStatus]] = {
     "Deployment": _HP | {H.DEGRADED, H.SUSPENDED},
@@ -80,11 +81,12 @@ _REQUIRED: dict[str, set[HealthStatus]] = {
     "Ingress": _HP,
     "PersistentVolumeClaim": _HP | {H.DEGRADED},
     "Job": _HP | {H.DEGRADED, H.SUSPENDED},
-    "CronJob": {H.HEALTHY, H.DEGRADED, H.SUSPENDED},
-    "HorizontalPodAutoscaler": _HP | {H.DEGRADED, H.SUSPENDED},
+    "CronJob": _HP | {H.DEGRADED, H.SUSPENDED},
+    "HorizontalPodAutoscaler": _HP | {H.DEGRADED},
     "CustomResourceDefinition": _HP | {H.DEGRADED},
     "APIService": _HP,
     "Application": set(HealthStatus),
+    "Workflow": set(HealthStatus) - {H.SUSPENDED, H.MISSING},
 }
 
 

@@ -278,8 +278,9 @@ def test_status_and_operation_are_not_part_of_the_check() -> None:
     ("RespectIgnoreDifferences=false", None),
     ("RespectIgnoreDifferences=true",
      "RespectIgnoreDifferences=true is not supported by gitops-tasks"),
-    ("SkipDryRunOnMissingResource=true",
-     "SkipDryRunOnMissingResource is not supported by gitops-tasks"),
+    ("SkipDryRunOnMissingResource=true", None),
+    ("SkipDryRunOnMissingResource=maybe",
+     "SkipDryRunOnMissingResource must be true or false, not 'maybe'"),
 ])
 def test_sync_options_are_checked(option: str, message: str | None) -> None:
     obj = ours(ARGO_APP)

@@ -6,6 +6,7 @@ import pytest
 
 from gitops_tasks.model import SyncPolicy, keys
 from gitops_tasks.sync import AppSyncOptions, ObjectSyncOptions, app_options, object_options
+from gitops_tasks.sync.options import object_option_warnings
 
 from .helpers import obj
 
@@ -112,3 +113,18 @@ def test_app_options_from_a_sync_policy() -> None:
     options = app_options(policy.sync_options)
     assert options.create_namespace is True
     assert options.prune_propagation_policy == "background"
+
+
+def test_object_options_without_effect_are_said() -> None:
+    obj = {"metadata": {"annotations": {
+        "argocd.argoproj.io/sync-options":
+            "ServerSideApply=false,Prunee=false,Validate=nope,Prune=confirm,Replace=true"}}}
+    warnings = object_option_warnings(obj)
+    assert warnings == [
+        "argocd.argoproj.io/sync-options: ServerSideApply=false is not supported; applied "
+        "server side (client-side apply is not implemented)",
+        "argocd.argoproj.io/sync-options: unknown option Prunee=false, ignored",
+        "argocd.argoproj.io/sync-options: Validate must be true or false, not 'nope'; ignored",
+    ]
+    assert object_option_warnings({"metadata": {"annotations": {
+        "gitops-tasks.io/sync-options": "ServerSideApply=true,Force=true"}}}) == []
