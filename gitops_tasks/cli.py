@@ -41,6 +41,7 @@ def _load_application(path: str) -> Application:
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
+    from .charts.store import ChartRepositories
     from .cluster import load_api_client
     from .manifests import ManifestSource
     from .render.cache import RenderCache
@@ -67,6 +68,9 @@ def _cmd_render(args: argparse.Namespace) -> int:
         GitMirrors(cfg.git, credentials),
         RenderCache(client, cfg.redis.render_cache_ttl, Sealer(cfg.redis.cache_encryption_keys)),
         cfg.render,
+        ChartRepositories(cfg.git.cache_dir, credentials.helm if credentials else None,
+                          timeout=cfg.render.helm_timeout,
+                          max_bytes=cfg.render.helm_max_download_bytes),
     )
     rendered = source.manifests(app, args.revision)
     yaml.safe_dump_all(rendered.manifests, sys.stdout, sort_keys=False, explicit_start=True)

@@ -108,6 +108,11 @@ class RenderError(PermanentError):
         super().__init__(f"{where}{message}", app=app)
 
 
+class DependencyUnreachable(RenderError, TransientError):
+    """A render needs a chart from a Helm repository that did not answer (network, 5xx): a
+    RenderError worth retrying, unlike one that Git must fix."""
+
+
 class ToolTimeout(RenderError):
     """A rendering tool (kustomize, helm, a plugin) ran past its timeout and was killed."""
 

@@ -15,7 +15,12 @@ from .cluster import list_secrets
 from .errors import GitOpsError
 from .log import get_logger
 from .model import keys
-from .source import RepoCredentials, credentials_from_secrets, match_credentials
+from .source import (
+    RepoCredentials,
+    credentials_from_secrets,
+    match_credentials,
+    match_helm_credentials,
+)
 
 _log = get_logger(component="repo-credentials")
 # How soon a failed list of credential Secrets is tried again.
@@ -28,7 +33,8 @@ _SELECTORS = (
 
 
 class ClusterRepoCredentials:
-    """Callable: repo URL -> the credentials that apply to it, or None."""
+    """Callable: Git repo URL -> the credentials that apply to it, or None; `helm` does the same
+    for Helm chart repositories."""
 
     def __init__(self, api_client: Any, namespace: str, ttl: float = 30.0,
                  retry: float = _RETRY_SECONDS) -> None:
@@ -70,3 +76,7 @@ class ClusterRepoCredentials:
 
     def __call__(self, repo_url: str) -> RepoCredentials | None:
         return match_credentials(repo_url, self._refresh())
+
+    def helm(self, repo_url: str) -> RepoCredentials | None:
+        """The credentials of a Helm repository (a Secret with `type: helm`), or None."""
+        return match_helm_credentials(repo_url, self._refresh())

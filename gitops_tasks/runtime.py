@@ -19,6 +19,7 @@ import redis
 
 from . import __version__
 from .appstore import AppStore
+from .charts.store import ChartRepositories
 from .cluster import USER_AGENT, Cluster, Destinations, Limiter, load_api_client
 from .diff import DryRunCache
 from .health_config import HealthConfig
@@ -102,11 +103,14 @@ class Runtime:
                           limiter=limiter(str(api_client.configuration.host))
                           if client is not None else None)
         apps = AppStore(control, settings.control_namespace)
-        mirrors = GitMirrors(settings.git, ClusterRepoCredentials(api_client,
-                                                                  settings.control_namespace))
+        credentials = ClusterRepoCredentials(api_client, settings.control_namespace)
+        mirrors = GitMirrors(settings.git, credentials)
         sealer = Sealer(settings.redis.cache_encryption_keys)
+        charts = ChartRepositories(settings.git.cache_dir, credentials.helm,
+                                   timeout=settings.render.helm_timeout,
+                                   max_bytes=settings.render.helm_max_download_bytes)
         manifests = ManifestSource(mirrors, RenderCache(client, settings.redis.render_cache_ttl,
-                                                        sealer), settings.render)
+                                                        sealer), settings.render, charts)
         health = HealthConfig(control, settings.control_namespace,
                               settings.health.customizations_dir)
         reconciler = Reconciler(manifests, destinations, apps=apps,

@@ -62,6 +62,10 @@ class RenderSettings:
     # Config-management plugins: name -> shell-free command (argv), run in the app's directory.
     plugins: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     max_output_bytes: int = 64 * 1024 * 1024
+    # Helm repositories and OCI registries (chart sources and Chart.yaml dependencies): the
+    # seconds one request may take, and the largest index.yaml or chart archive downloaded.
+    helm_timeout: float = 60.0
+    helm_max_download_bytes: int = 128 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -413,6 +417,10 @@ def _render(env: _Env) -> RenderSettings:
         plugins=_plugins(env),
         max_output_bytes=env.integer("RENDER_MAX_OUTPUT_BYTES", d.max_output_bytes, minimum=1,
                                      what="a number of bytes"),
+        helm_timeout=env.seconds("HELM_TIMEOUT", d.helm_timeout),
+        helm_max_download_bytes=env.integer("HELM_MAX_DOWNLOAD_BYTES",
+                                            d.helm_max_download_bytes, minimum=1,
+                                            what="a number of bytes"),
     )
 
 

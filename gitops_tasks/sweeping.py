@@ -3,7 +3,9 @@
 Called by the `gitops.sweep` task every reconciliation interval. For thousands of apps a sweep
 where nothing moved must cost O(repos + kinds), not O(objects):
 
-- each repository is resolved once for all its apps and revisions (one ls-remote);
+- each repository is resolved once for all its apps and revisions (one ls-remote); charts
+  from Helm repositories with one index.yaml read per repository (OCI: the tags of each
+  chart), not cached between sweeps;
 - the live state of managed objects is read with one label-selected, metadata-only list per
   (destination, kind), not one GET per object;
 - an app whose fingerprint (commit, spec, resourceVersions of its inventory) is the one its
@@ -26,6 +28,7 @@ from typing import Any
 
 import redis
 
+from .charts.store import ChartRepositories, ChartVersion
 from .cluster import Cluster, Destinations
 from .comparison import Comparison
 from .errors import GitOpsError, InvalidApplication, TransientError
@@ -33,7 +36,7 @@ from .log import get_logger
 from .model import Application, keys, parse_application
 from .model.resources import ResourceKey
 from .settings import ReconcileSettings
-from .source import GitMirrors, normalize_repo_url
+from .source import GitMirrors, normalize_repo_url, redact
 
 # {fingerprint, at}: what the last refresh of an app compared, and when (epoch seconds).
 SEEN_KEY = "gitops:seen:{app}"
@@ -189,8 +192,10 @@ class _App:
 class Sweeper:
     def __init__(self, mirrors: GitMirrors, destinations: Destinations, seen: SeenStore,
                  settings: ReconcileSettings, *, namespace: str,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 charts: ChartRepositories | None = None) -> None:
         self.mirrors = mirrors
+        self.charts = charts
         self.destinations = destinations
         self.seen = seen
         self.settings = settings
@@ -221,9 +226,10 @@ class Sweeper:
         return result
 
     def _resolve(self, apps: dict[str, _App], result: SweepResult) -> int:
+        charts = self._resolve_charts(apps, result)
         by_repo: dict[str, tuple[str, set[str]]] = {}
         for entry in apps.values():
-            if entry.app is None:
+            if entry.app is None or entry.app.source.chart:
                 continue
             source = entry.app.source
             repo = normalize_repo_url(source.repo_url)
@@ -237,7 +243,7 @@ class Sweeper:
                 else:
                     result.shas[(url, revision)] = sha
         for entry in apps.values():
-            if entry.app is None:
+            if entry.app is None or entry.app.source.chart:
                 continue
             got = shas.get((normalize_repo_url(entry.app.source.repo_url),
                             entry.app.source.target_revision))
@@ -245,7 +251,33 @@ class Sweeper:
                 entry.sha = got
             else:
                 entry.sha_error = got
-        return len(by_repo)
+        return len(by_repo) + charts
+
+    def _resolve_charts(self, apps: dict[str, _App], result: SweepResult) -> int:
+        """The chart version of each app whose source is a Helm repository (its "sha" for the
+        fingerprint). Not published for the refreshes: (repoURL, targetRevision) does not
+        name one chart, so each refresh resolves its own."""
+        wanted = {entry.app.source.chart_key for entry in apps.values()
+                  if entry.app is not None and entry.app.source.chart}
+        if not wanted:
+            return 0
+        if self.charts is None:
+            found: dict[tuple[str, str, str], ChartVersion | GitOpsError] = dict.fromkeys(
+                wanted, GitOpsError("no access to Helm repositories configured"))
+        else:
+            found = self.charts.resolve_all(wanted)
+        for key, got in found.items():
+            if isinstance(got, GitOpsError):
+                result.problems.append(f"{redact(key[0])} {key[1]} {key[2]}: {got.message}")
+        for entry in apps.values():
+            if entry.app is None or not entry.app.source.chart:
+                continue
+            got = found[entry.app.source.chart_key]
+            if isinstance(got, GitOpsError):
+                entry.sha_error = got
+            else:
+                entry.sha = got.version
+        return len({(url, chart) for url, chart, _ in found})
 
     def _list_live(self, apps: dict[str, _App], result: SweepResult
                    ) -> dict[str, dict[ResourceKey, dict[str, Any]]]:

@@ -223,3 +223,38 @@ def test_a_failed_list_of_credential_secrets_fails_only_repositories_that_need_t
     time.sleep(0.3)  # past the retry interval: the list is asked again, and answers
     assert source.manifests(application(server.url("private"))).manifests[0]["kind"] == \
         "Deployment"
+
+
+def test_helm_repository_credentials_from_an_argo_cd_secret(
+    tmp_path: Path, kubesim: KubeSim, api_client: Any,
+) -> None:
+    from gitops_tasks.charts.store import ChartRepositories
+    from tests.render.chartrepo import HelmRepo, package
+
+    control = f"ctl-{uuid.uuid4().hex[:8]}"
+    call(kubesim.url, "POST", "/api/v1/namespaces",
+         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": control}})
+    creds = ClusterRepoCredentials(api_client, control, ttl=0)
+    with HelmRepo(auth=("helm-user", "helm-pass")).running() as charts:
+        charts.publish(package("web", "1.0.0"), "web", "1.0.0")
+        source = ManifestSource(GitMirrors(GitSettings(cache_dir=tmp_path / "c")),
+                                charts=ChartRepositories(tmp_path / "c", creds.helm, timeout=5))
+        app = parse_application({
+            "apiVersion": keys.API_VERSION, "kind": "Application", "metadata": {"name": "web"},
+            "spec": {"source": {"repoURL": charts.url, "chart": "web", "targetRevision": "1.0.0"},
+                     "destination": {"server": "https://kubernetes.default.svc"}}})
+        with pytest.raises(errors.AuthenticationFailed):
+            source.manifests(app)
+        # Argo CD's Helm repository Secret: `type: helm` beside url, username, password.
+        b64 = {k: base64.b64encode(v.encode()).decode() for k, v in {
+            "type": "helm", "name": "charts", "url": charts.url, "username": "helm-user",
+            "password": "helm-pass"}.items()}
+        r = call(kubesim.url, "POST", f"/api/v1/namespaces/{control}/secrets", {
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "helm-charts",
+                         "labels": {keys.ARGO_SECRET_TYPE_LABEL: keys.SECRET_TYPE_REPOSITORY}},
+            "data": b64})
+        assert r.status == 201
+        assert source.manifests(app).revision == "1.0.0"
+        # The same Secret is no Git credential.
+        assert creds(charts.url) is None

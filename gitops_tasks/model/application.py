@@ -89,6 +89,18 @@ class Source:
     helm: HelmSource | None = None
     kustomize: KustomizeSource | None = None
     plugin: PluginSource | None = None
+    # A chart in a Helm repository (repo_url is https:// or oci://, not Git); target_revision
+    # is then a chart version or a semver range, and path is unused.
+    chart: str = ""
+
+    @property
+    def is_helm_repository(self) -> bool:
+        return bool(self.chart)
+
+    @property
+    def chart_key(self) -> tuple[str, str, str]:
+        """(repoURL, chart, targetRevision): what a chart source's version depends on."""
+        return (self.repo_url, self.chart, self.target_revision)
 
     def options_hash(self, *extra: str) -> str:
         """A stable hash of everything that shapes the rendered output except the commit."""
@@ -394,9 +406,44 @@ def _plugin(p: _Parser, raw: dict[str, Any], path: str) -> PluginSource:
     return PluginSource(name=p.string(raw.get("name"), f"{path}.name"), env=tuple(env))
 
 
+def _chart_source(p: _Parser, raw: dict[str, Any], path: str, repo: str) -> tuple[str, str]:
+    """(chart, targetRevision) of a source that names a chart in a Helm repository."""
+    from ..charts.versions import ConstraintError, parse_constraint
+
+    chart = p.string(raw.get("chart"), f"{path}.chart", required=True).strip()
+    if not chart or "/" in chart or chart in (".", ".."):
+        p.problem(f"{path}.chart", f"must be a chart name, not {chart!r}")
+    lowered = repo.strip().lower()
+    if not lowered.startswith(("http://", "https://", "oci://")) or \
+            lowered.rstrip("/").endswith(".git"):
+        p.problem(f"{path}.repoURL", "with chart, must be a Helm repository (https://... "
+                                     "serving index.yaml) or an OCI registry (oci://host/"
+                                     f"path), not a Git repository ({repo!r})")
+    for other in ("path", *_SOURCE_TYPES):
+        if other != "helm" and raw.get(other) is not None:
+            p.problem(f"{path}.{other}", "has no meaning with chart: the chart from the Helm "
+                                         "repository is rendered with the helm options")
+    revision = p.string(raw.get("targetRevision"), f"{path}.targetRevision")
+    if not revision.strip():
+        p.problem(f"{path}.targetRevision", "required with chart: a chart version (1.2.3) or "
+                                            "a range (1.2.*, >=1.0 <2, *)")
+    else:
+        try:
+            parse_constraint(revision)
+        except ConstraintError as exc:
+            p.problem(f"{path}.targetRevision", str(exc))
+    return chart, revision.strip()
+
+
 def _source(p: _Parser, raw: dict[str, Any], path: str) -> Source:
     repo = p.string(raw.get("repoURL"), f"{path}.repoURL", required=True)
     p.known(raw, path, fields.SOURCE)
+    if raw.get("chart") is not None:
+        chart, revision = _chart_source(p, raw, path, repo)
+        chart_helm = _helm(p, p.mapping(raw["helm"], f"{path}.helm"), f"{path}.helm") \
+            if raw.get("helm") is not None else HelmSource()
+        return Source(repo_url=repo, target_revision=revision, path=".", helm=chart_helm,
+                      chart=chart)
     src_path = p.string(raw.get("path"), f"{path}.path", default=".")
     if src_path.startswith("/") or ".." in src_path.split("/"):
         p.problem(f"{path}.path", f"must be a relative path inside the repository, not "

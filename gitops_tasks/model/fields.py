@@ -17,7 +17,6 @@ from collections.abc import Collection, Mapping
 from typing import Final
 
 NOT_SUPPORTED: Final = "not supported by gitops-tasks"
-_REMOTE_CHART = f"{NOT_SUPPORTED}: charts come from Git (set path), not from Helm repositories"
 
 Fields = Mapping[str, str | None]
 
@@ -47,7 +46,8 @@ SOURCE: Final[Fields] = {
     "kustomize": None, "plugin": None,
     # A label for the source in Argo CD's CLI and UI; it does not change what is rendered.
     "name": None,
-    "chart": _REMOTE_CHART,
+    # A chart in a Helm repository (https:// with index.yaml, or oci://); see `_source`.
+    "chart": None,
     "ref": f"{NOT_SUPPORTED}: a ref names a source for other sources of a multi-source "
            "Application; use one source",
 }
@@ -61,7 +61,8 @@ HELM: Final[Fields] = {
     "valueFiles": None, "values": None, "valuesObject": None, "parameters": None,
     "releaseName": None, "skipCrds": None, "ignoreMissingValueFiles": None,
     "fileParameters": f"{NOT_SUPPORTED}: put the file's content in values or a value file",
-    "passCredentials": _REMOTE_CHART,
+    "passCredentials": f"{NOT_SUPPORTED}: Helm repository credentials are sent to the "
+                       "repository's own host only",
     "version": f"{NOT_SUPPORTED}: charts are always rendered with Helm 3",
     "namespace": f"{NOT_SUPPORTED}: the release namespace is destination.namespace",
     "kubeVersion": NOT_SUPPORTED,

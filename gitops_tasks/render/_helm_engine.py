@@ -72,6 +72,16 @@ def render(request: dict[str, Any]) -> dict[str, Any]:
             values = merge_set(values, helm.parse_set_string_values(expr))
         helm.validate_release_name(request["release"])
         with helm.Chart.load(request["chart"]) as chart:
+            # `helm template` refuses a chart whose Chart.yaml names a dependency that is not
+            # among the charts loaded from charts/ (action.CheckDependencies); the SDK's
+            # render alone would leave it out without a word.
+            loaded = {d.get("name") for d in chart.dependencies}
+            missing = [d.get("name") for d in chart.metadata.get("dependencies") or []
+                       if d.get("name") not in loaded]
+            if missing:
+                return {"error": {"type": "HelmChartInvalidError", "file": None,
+                                  "message": "found in Chart.yaml, but missing in charts/ "
+                                             f"directory: {', '.join(map(str, missing))}"}}
             templates = chart.render(values=values, name=request["release"],
                                      namespace=request["namespace"])
             crds = chart.crds if request["include_crds"] else []

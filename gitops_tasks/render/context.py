@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from ..charts.store import ChartRepositories
 from ..settings import RenderSettings
 
 
@@ -22,6 +23,8 @@ class RenderContext:
     # Already redacted by the caller: it ends up in messages and plugin environments.
     repo_url: str = ""
     settings: RenderSettings = field(default_factory=RenderSettings)
+    # Where Helm dependencies named by URL come from (None: such a dependency is an error).
+    charts: ChartRepositories | None = None
 
 
 def build_env(ctx: RenderContext, source_path: str, target_revision: str) -> dict[str, str]:

@@ -16,7 +16,10 @@ Both get the same inputs, prepared here:
 - `$ARGOCD_APP_*` build variables are substituted in value-file names and parameter values,
   and commas in parameter values are escaped unless the value is a `{a,b}` list (Argo CD);
 - release name = `releaseName` or the app name; namespace = the destination namespace;
-- CRDs from `crds/` (chart and subcharts) come first unless `skipCrds`.
+- CRDs from `crds/` (chart and subcharts) come first unless `skipCrds`;
+- dependencies that Chart.yaml lists but `charts/` lacks are put in place first
+  (`helm_deps`: file://, Helm repositories, OCI registries, Chart.lock), and one still
+  missing is an error, as with `helm template`, never a render without it.
 
 With the SDK the output order is: CRDs, then templates by path, documents in template order
 (`helm template` orders by kind instead; the sync layer orders objects itself either way).
@@ -36,9 +39,9 @@ from typing import Any
 from ..errors import RenderError, UnsafePath
 from ..log import get_logger
 from ..model.application import HelmSource, Source
-from . import _helm_engine, manifests, tools
+from . import _helm_engine, helm_deps, manifests, tools
 from .context import RenderContext, build_env, envsubst
-from .paths import check_symlinks_reached, relative, safe_join, scratch_dir
+from .paths import check_symlinks_reached, safe_join, scratch_dir
 
 # `bad/templates/a.yaml:6:15` or `parse error at (bad/templates/a.yaml:6)`: chart-relative.
 _TEMPLATE_LOCATION = re.compile(r"([^\s():\"']+/(?:templates|charts|crds)/[^\s():\"']+):(\d+)")
@@ -64,10 +67,11 @@ def render_helm(tree: Path, app_dir: Path, source: Source,
     release = opts.release_name or app
     helm_bin = shutil.which("helm")
     with scratch_dir("helm") as scratch:
+        chart_dir = helm_deps.prepare(tree, app_dir, ctx, scratch)
         if helm_bin:
-            return _with_binary(helm_bin, tree, app_dir, source, opts, ctx, scratch, release,
+            return _with_binary(helm_bin, tree, chart_dir, source, opts, ctx, scratch, release,
                                 value_docs, set_exprs, set_string_exprs)
-        return _with_sdk(tree, app_dir, source, opts, ctx, scratch, release, value_docs,
+        return _with_sdk(tree, chart_dir, source, opts, ctx, scratch, release, value_docs,
                          set_exprs, set_string_exprs)
 
 
@@ -127,7 +131,8 @@ def _with_sdk(tree: Path, app_dir: Path, source: Source, opts: HelmSource, ctx: 
     answer = json.loads(result.stdout)
     if "error" in answer:
         err = answer["error"]
-        message = str(err["message"]).replace(f"{tree}/", "")
+        message = str(err["message"]).replace(f"{tree}/", "").replace(
+            f"{scratch}/chart", source.path)
         if err.get("file"):
             raise RenderError(f"helm: {message}", app=app, file=err["file"])
         raise _template_error(message, source, app)
@@ -175,12 +180,13 @@ def _with_binary(helm_bin: str, tree: Path, app_dir: Path, source: Source, opts:
                        timeout=ctx.settings.tool_timeout,
                        max_output=ctx.settings.max_output_bytes)
     if result.returncode != 0:
-        message = result.stderr_tail().replace(f"{tree}/", "").removeprefix("Error: ")
+        message = result.stderr_tail().replace(f"{tree}/", "").replace(
+            f"{scratch}/chart", source.path).removeprefix("Error: ")
         for i, (name, _) in enumerate(value_docs):
             message = message.replace(str(scratch / f"values-{i}.yaml"), name)
         raise _template_error(message, source, app)
     return manifests.objects_from_text(result.stdout.decode("utf-8", "replace"),
-                                       file=f"{relative(tree, app_dir)} (helm template)",
+                                       file=f"{source.path} (helm template)",
                                        app=app)
 
 

@@ -11,6 +11,7 @@ from gitops_tasks.source.credentials import (
     RepoCredentials,
     credentials_from_secrets,
     match_credentials,
+    match_helm_credentials,
 )
 from gitops_tasks.source.fetching import MirrorStats
 from gitops_tasks.source.mirror import GitMirrors
@@ -23,6 +24,7 @@ __all__ = [
     "RepoCredentials",
     "credentials_from_secrets",
     "match_credentials",
+    "match_helm_credentials",
     "normalize_repo_url",
     "redact",
     "resolve_app_path",

@@ -41,6 +41,10 @@ class RepoCredentials:
     insecure_ignore_host_key: bool = False
     kind: str = REPOSITORY
     secret: str = ""
+    # "git", or "helm" for a Helm chart repository (an Argo CD secret with `type: helm`).
+    repo_type: str = "git"
+    # Argo CD's `insecureOCIForceHttp`: talk to this OCI registry over plain HTTP.
+    oci_force_http: bool = False
 
     def __repr__(self) -> str:
         # Never the password or the key: this object ends up in logs and tracebacks.
@@ -49,7 +53,7 @@ class RepoCredentials:
             f"username={self.username!r}, password={'***' if self.password else ''!r}, "
             f"ssh_private_key={'***' if self.ssh_private_key else ''!r}, "
             f"insecure_ignore_host_key={self.insecure_ignore_host_key!r}, "
-            f"secret={self.secret!r})"
+            f"secret={self.secret!r}, repo_type={self.repo_type!r})"
         )
 
     __str__ = __repr__
@@ -77,8 +81,9 @@ def _secret_fields(secret: Mapping[str, Any]) -> dict[str, str]:
 def credentials_from_secrets(secrets: Sequence[Mapping[str, Any]]) -> list[RepoCredentials]:
     """RepoCredentials from Secret dicts labelled `gitops-tasks.io/secret-type` (or Argo CD's
     `argocd.argoproj.io/secret-type`) = `repository` or `repo-creds`, with Argo CD's fields:
-    url, username, password, sshPrivateKey, insecure. Others (and Helm repositories, `type:
-    helm`) are skipped; a malformed one is skipped with a warning naming it, never its content.
+    url, username, password, sshPrivateKey, insecure; Helm repositories (`type: helm`) with
+    url, username, password, insecureOCIForceHttp. Other types are skipped; a malformed one is
+    skipped with a warning naming it, never its content.
     """
     found: list[RepoCredentials] = []
     for secret in secrets:
@@ -97,7 +102,8 @@ def credentials_from_secrets(secrets: Sequence[Mapping[str, Any]]) -> list[RepoC
         if not url:
             log.warning("repository secret has no url; skipped", secret=name)
             continue
-        if fields.get("type", "git").strip().lower() not in ("git", ""):
+        repo_type = fields.get("type", "git").strip().lower() or "git"
+        if repo_type not in ("git", "helm"):
             continue
         insecure = fields.get("insecure", fields.get("insecureIgnoreHostKey", ""))
         found.append(
@@ -109,6 +115,8 @@ def credentials_from_secrets(secrets: Sequence[Mapping[str, Any]]) -> list[RepoC
                 insecure_ignore_host_key=insecure.strip().lower() in _TRUE,
                 kind=kind,
                 secret=name,
+                repo_type=repo_type,
+                oci_force_http=fields.get("insecureOCIForceHttp", "").strip().lower() in _TRUE,
             )
         )
     return found
@@ -130,7 +138,7 @@ def match_credentials(
     """
     target = normalize_repo_url(repo_url)
     kind = transport(repo_url)
-    same_transport = [c for c in creds if transport(c.url) == kind]
+    same_transport = [c for c in creds if c.repo_type == "git" and transport(c.url) == kind]
     exact = next(
         (c for c in same_transport
          if c.kind == REPOSITORY and normalize_repo_url(c.url) == target),
@@ -145,5 +153,36 @@ def match_credentials(
             continue
         prefix = normalize_repo_url(cred.url)
         if _under(target, prefix) and len(prefix) > best_len:
+            best, best_len = cred, len(prefix)
+    return best or exact
+
+
+def _helm_id(url: str) -> str:
+    # Argo CD stores OCI registries with or without `oci://` (`enableOCI: true` and a bare
+    # host/path); both name the same registry path.
+    url = url.strip()
+    if url.lower().startswith("oci://"):
+        url = url[len("oci://"):]
+    if "://" not in url:
+        url = "https://" + url
+    return normalize_repo_url(url)
+
+
+def match_helm_credentials(
+    repo_url: str, creds: Sequence[RepoCredentials]
+) -> RepoCredentials | None:
+    """The Helm repository credentials for `repo_url` (an https:// repository or an oci://
+    registry path, a chart source's or a Chart.yaml dependency's): the `repository` entry of the
+    same URL, else the `repo-creds` entry with the longest URL prefix, as for Git."""
+    target = _helm_id(repo_url)
+    helm = [c for c in creds if c.repo_type == "helm"]
+    exact = next((c for c in helm if c.kind == REPOSITORY and _helm_id(c.url) == target), None)
+    if exact is not None and exact.has_secret:
+        return exact
+    best: RepoCredentials | None = None
+    best_len = -1
+    for cred in helm:
+        prefix = _helm_id(cred.url)
+        if cred.kind == REPO_CREDS and _under(target, prefix) and len(prefix) > best_len:
             best, best_len = cred, len(prefix)
     return best or exact

@@ -69,7 +69,10 @@ def refresh_now(namespace: str, name: str, attempt: int = 1, progress: int = 0) 
         seen.put(ident, error_fingerprint("", spec))
         _clear_refresh_annotation(name, annotations)
         return
-    sha = resolved_sha(app.source.repo_url, app.source.target_revision)
+    # What the sweep published is a commit per (repoURL, targetRevision); a chart source's
+    # version is resolved by its own refresh (see sweeping._resolve_charts).
+    sha = None if app.source.chart else resolved_sha(app.source.repo_url,
+                                                     app.source.target_revision)
     try:
         done = rt.reconciler.refresh_app(app, sha=sha, hard=hard, obj=obj)
     except TransientError as exc:

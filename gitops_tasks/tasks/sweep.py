@@ -53,7 +53,8 @@ def sweep_now(mode: str = "full") -> dict[str, int]:
     if mode == "full":
         cfg = settings().reconcile
         result = Sweeper(rt.mirrors, rt.destinations, SeenStore(rt.redis), cfg,
-                         namespace=namespace).sweep(objs)
+                         namespace=namespace,
+                         charts=rt.reconciler.manifests.charts).sweep(objs)
         publish(result.shas)
         spread = min(cfg.jitter, cfg.interval / 2)
         counts["due"] = len(result.due)

@@ -206,3 +206,25 @@ def test_render_takes_an_argo_cd_manifest_as_it_is(tmp_path: Path, repo: Path) -
     out = run(tmp_path, "render", "-f", str(path), redis_url="redis://127.0.0.1:1/0")
     assert out.returncode == 0, out.stderr
     assert [o["kind"] for o in yaml.safe_load_all(out.stdout)] == ["ConfigMap", "Deployment"]
+
+
+def test_render_a_chart_from_a_helm_repository(tmp_path: Path) -> None:
+    from tests.render.chartrepo import HelmRepo, package
+
+    with HelmRepo().running() as charts:
+        for version in ("1.0.0", "1.1.0"):
+            charts.publish(package("web", version), "web", version)
+        path = tmp_path / "app.yaml"
+        path.write_text(yaml.safe_dump({
+            "apiVersion": keys.API_VERSION, "kind": "Application", "metadata": {"name": "web"},
+            "spec": {"source": {"repoURL": charts.url, "chart": "web",
+                                "targetRevision": "1.*"},
+                     "destination": {"server": "https://kubernetes.default.svc",
+                                     "namespace": "prod"}}}))
+        done = run(tmp_path, "render", "-f", str(path), redis_url="redis://127.0.0.1:1/0")
+        assert done.returncode == 0, done.stderr
+        assert [o["metadata"]["name"] for o in yaml.safe_load_all(done.stdout)] == ["web-cm"]
+        assert "1 objects at 1.1.0" in done.stderr
+        pinned = run(tmp_path, "render", "-f", str(path), "--revision", "1.0.0",
+                     redis_url="redis://127.0.0.1:1/0")
+        assert pinned.returncode == 0 and "at 1.0.0" in pinned.stderr

@@ -171,8 +171,8 @@ def test_every_problem_is_reported_with_its_path() -> None:
     ({"apiVersion": keys.API_VERSION, "kind": "Application", "metadata": {"name": "x"}},
      "spec"),
     ({"apiVersion": keys.API_VERSION, "kind": "Application", "metadata": {"name": "x"},
-      "spec": {"source": {"repoURL": "r", "chart": "nginx"},
-               "destination": {"server": "s", "name": "n"}}}, "spec.source.chart"),
+      "spec": {"source": {"repoURL": "r", "chart": "nginx", "targetRevision": "1.0.0"},
+               "destination": {"server": "s"}}}, "spec.source.repoURL"),
 ])
 def test_invalid_shapes(obj: Any, path: str) -> None:
     with pytest.raises(InvalidApplication) as info:
@@ -294,7 +294,6 @@ def test_sync_options_are_checked(option: str, message: str | None) -> None:
 
 @pytest.mark.parametrize("where, field, value", [
     ("spec", "sourceHydrator", {"drySource": {}}),
-    ("spec.source", "chart", "nginx"),
     ("spec.source", "ref", "values"),
     ("spec.source.helm", "fileParameters", [{"name": "a", "path": "b"}]),
     ("spec.source.helm", "version", "v3"),
@@ -369,3 +368,45 @@ def test_a_typo_stored_in_the_cluster_reaches_the_parser(kubesim: Any, namespace
     problems = problems_of(r.body)
     assert problems["spec.source.targetRevison"] == "unknown field; did you mean targetRevision?"
     assert "spec.syncPolicy.automated.selfheal" in problems
+
+
+def chart_app(**source: Any) -> dict[str, Any]:
+    return {"apiVersion": keys.API_VERSION, "kind": "Application", "metadata": {"name": "x"},
+            "spec": {"source": source, "destination": {"server": "s", "namespace": "n"}}}
+
+
+@pytest.mark.parametrize("repo", ["https://charts.example.com/stable",
+                                  "oci://registry.example.com/charts"])
+def test_chart_from_a_helm_repository(repo: str) -> None:
+    app = parse_application(chart_app(repoURL=repo, chart="nginx", targetRevision="1.2.*",
+                                      helm={"releaseName": "web",
+                                            "valueFiles": ["values-prod.yaml"]}))
+    assert app.source.chart == "nginx" and app.source.is_helm_repository
+    assert app.source.target_revision == "1.2.*"
+    assert app.source.helm is not None and app.source.helm.release_name == "web"
+    # Without a helm section it is still rendered by Helm, with the defaults.
+    plain = parse_application(chart_app(repoURL=repo, chart="nginx", targetRevision="*"))
+    assert plain.source.helm is not None and plain.source.path == "."
+
+
+@pytest.mark.parametrize("source, where, message", [
+    ({"repoURL": "https://github.com/org/repo.git", "chart": "nginx",
+      "targetRevision": "1.0.0"}, "spec.source.repoURL", "not a Git repository"),
+    ({"repoURL": "git@github.com:org/repo", "chart": "nginx", "targetRevision": "1.0.0"},
+     "spec.source.repoURL", "must be a Helm repository"),
+    ({"repoURL": "https://charts.example.com", "chart": "nginx"},
+     "spec.source.targetRevision", "required with chart"),
+    ({"repoURL": "https://charts.example.com", "chart": "nginx", "targetRevision": "1.x.y.z"},
+     "spec.source.targetRevision", "is not a version constraint"),
+    ({"repoURL": "https://charts.example.com", "chart": "nginx", "targetRevision": "1.0.0",
+      "path": "charts/nginx"}, "spec.source.path", "has no meaning with chart"),
+    ({"repoURL": "https://charts.example.com", "chart": "nginx", "targetRevision": "1.0.0",
+      "kustomize": {}}, "spec.source.kustomize", "has no meaning with chart"),
+    ({"repoURL": "https://charts.example.com", "chart": "a/b", "targetRevision": "1.0.0"},
+     "spec.source.chart", "must be a chart name"),
+])
+def test_chart_source_problems(source: dict[str, Any], where: str, message: str) -> None:
+    with pytest.raises(InvalidApplication) as info:
+        parse_application(chart_app(**source))
+    found = dict(info.value.problems)
+    assert message in found[where], found

@@ -8,7 +8,12 @@ from typing import Any
 import pytest
 
 from gitops_tasks.model import keys
-from gitops_tasks.source import RepoCredentials, credentials_from_secrets, match_credentials
+from gitops_tasks.source import (
+    RepoCredentials,
+    credentials_from_secrets,
+    match_credentials,
+    match_helm_credentials,
+)
 
 
 def b64(text: str) -> str:
@@ -45,12 +50,13 @@ def test_credentials_from_secrets_reads_both_labels_and_encodings() -> None:
         {"metadata": {"name": "unlabelled"}, "stringData": {"url": "https://x"}},
     ]
     found = credentials_from_secrets(secrets)
-    assert [(c.secret, c.kind) for c in found] == [
-        ("gitops-tasks/repo", "repository"),
-        ("gitops-tasks/creds", "repo-creds"),
-        ("gitops-tasks/mixed", "repository"),
+    assert [(c.secret, c.kind, c.repo_type) for c in found] == [
+        ("gitops-tasks/repo", "repository", "git"),
+        ("gitops-tasks/creds", "repo-creds", "git"),
+        ("gitops-tasks/mixed", "repository", "git"),
+        ("gitops-tasks/helm", "repository", "helm"),
     ]
-    repo, creds, mixed = found
+    repo, creds, mixed, _ = found
     assert (repo.url, repo.username, repo.password) == ("https://github.com/org/app", "bob", "tok1")
     assert creds.ssh_private_key == "KEY" and creds.insecure_ignore_host_key
     assert not repo.insecure_ignore_host_key
@@ -111,3 +117,25 @@ def test_match_credentials_tracks_kind() -> None:
     assert template is not None and template.kind == "repo-creds"
     public = match_credentials("https://gitlab.com/public/repo", CREDS[5:6])
     assert public is not None and public.kind == "repository" and not public.has_secret
+
+
+def test_helm_credentials_match_helm_repositories_only() -> None:
+    found = credentials_from_secrets([
+        secret("git", "repository", string_data={"url": "https://charts.example.com/stable",
+                                                 "username": "git", "password": "g"}),
+        secret("helm", "repository", string_data={"url": "https://charts.example.com/stable",
+                                                  "type": "helm", "username": "h",
+                                                  "password": "p"}),
+        secret("oci", "repo-creds", string_data={"url": "registry.example.com/team",
+                                                 "type": "helm", "enableOCI": "true",
+                                                 "username": "o", "password": "q",
+                                                 "insecureOCIForceHttp": "true"}),
+    ])
+    helm = match_helm_credentials("https://charts.example.com/stable/", found)
+    assert helm is not None and helm.username == "h"
+    oci = match_helm_credentials("oci://registry.example.com/team/charts/app", found)
+    assert oci is not None and (oci.username, oci.oci_force_http) == ("o", True)
+    assert match_helm_credentials("oci://registry.example.com/other/app", found) is None
+    # A Git lookup never hands out a Helm repository's password, nor the other way round.
+    git = match_credentials("https://charts.example.com/stable", found)
+    assert git is not None and git.username == "git"
