@@ -71,6 +71,12 @@ class ManifestSource:
         except GitOpsError as exc:
             raise exc.for_app(app.name) from exc
 
+    def _context(self, app: str, namespace: str, revision: str, repo_url: str
+                 ) -> RenderContext:
+        return RenderContext(app_name=app, namespace=namespace, revision=revision,
+                             repo_url=redact(repo_url), settings=self.settings,
+                             charts=self.charts)
+
     def manifests(
         self, app: Application, revision: str | None = None, *, sha: str | None = None,
         fresh: bool = False,
@@ -108,14 +114,7 @@ class ManifestSource:
             objects = render(
                 tree,
                 source,
-                RenderContext(
-                    app_name=app.name,
-                    namespace=namespace,
-                    revision=sha,
-                    repo_url=redact(source.repo_url),
-                    settings=self.settings,
-                    charts=self.charts,
-                ),
+                self._context(app.name, namespace, sha, source.repo_url),
             )
         except GitOpsError as exc:
             raise exc.for_app(app.name) from exc
@@ -164,14 +163,7 @@ class ManifestSource:
                 objects = render(
                     scratch,
                     dataclasses.replace(source, path=chart_dir.name),
-                    RenderContext(
-                        app_name=app.name,
-                        namespace=namespace,
-                        revision=ref.version,
-                        repo_url=redact(source.repo_url),
-                        settings=self.settings,
-                        charts=self.charts,
-                    ),
+                    self._context(app.name, namespace, ref.version, source.repo_url),
                 )
         except GitOpsError as exc:
             raise exc.for_app(app.name) from exc
