@@ -7,7 +7,10 @@ session's pytest temp directory) so a reader can see what the test saw."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -210,3 +213,41 @@ def test_a_read_only_token_sees_no_actions_and_markup_stays_text(
     assert status == 403
     assert page.evaluate("window.pwned") is None
     assert page.locator("main img, main script").count() == 0
+
+
+def test_the_demo_apps_in_the_panel_and_ctrl_c_stops_the_demo(
+        page: Any, shots: Path, tmp_path: Path) -> None:
+    """`make run --keep`'s six apps, seen in the panel as a newcomer sees them; then Ctrl-C
+    (SIGINT to the demo) stops every process it started."""
+    root = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("GITOPS_TASKS_", "KUBECONFIG"))}
+    log = tmp_path / "demo.log"
+    with log.open("w") as out:
+        demo = subprocess.Popen([sys.executable, str(root / "scripts" / "demo.py"),
+                                 "--workdir", str(tmp_path / "demo"), "--keep"],
+                                stdout=out, stderr=subprocess.STDOUT, env=env,
+                                start_new_session=True)
+    try:
+        wait_for(lambda: "Still running" in log.read_text() or demo.poll() is not None, 240,
+                 interval=1, what="the demo")
+        text = log.read_text()
+        assert demo.poll() is None, text
+        url = re.search(r"panel \(sign in with the API token\): (\S+)", text)
+        token = re.search(r"API admin token: (\S+)", text)
+        assert url and token, text
+        sign_in(page, url.group(1).rstrip("/"), token.group(1))
+        names = ("root", "guestbook", "kustomize", "helm", "jsonnet", "waves")
+        for name in names:
+            row(page, name).get_by_text("Healthy").wait_for(timeout=30000)
+            row(page, name).get_by_text("Synced", exact=True).wait_for(timeout=30000)
+        assert page.get_by_text(f"{len(names)} of {len(names)} applications").count() == 1
+        page.screenshot(path=str(shots / "01-demo-apps.png"), full_page=True)
+    finally:
+        demo.send_signal(signal.SIGINT)
+        code = demo.wait(timeout=60)
+    assert code == 0, log.read_text()[-3000:]
+    assert "Stopped every process" in log.read_text()
+    leftover = subprocess.run(["pgrep", "-f", str(tmp_path / "demo")], capture_output=True,
+                              text=True)
+    assert leftover.stdout.strip() == "", leftover.stdout
